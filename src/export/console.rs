@@ -1,0 +1,81 @@
+//! `OTEL_TRACES_EXPORTER=console`: finished spans as readable lines on stderr.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::UNIX_EPOCH;
+
+use opentelemetry::trace::{SpanId, Status};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+/// Writes one block per span to stderr: name, ids, kind, status, duration, attributes.
+#[derive(Debug, Default)]
+pub(crate) struct ConsoleExporter {
+    service: String,
+}
+
+impl ConsoleExporter {
+    pub(crate) fn render(&self, span: &SpanData, out: &mut String) {
+        let duration = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default();
+        let start = span
+            .start_time
+            .duration_since(UNIX_EPOCH)
+            .map(|d| humantime::format_rfc3339_micros(UNIX_EPOCH + d).to_string())
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "[span] {name:?} service={service} trace_id={trace} span_id={span_id}",
+            name = span.name,
+            service = self.service,
+            trace = span.span_context.trace_id(),
+            span_id = span.span_context.span_id(),
+        );
+        if span.parent_span_id != SpanId::INVALID {
+            let _ = write!(out, " parent_id={}", span.parent_span_id);
+            if span.parent_span_is_remote {
+                out.push_str(" (remote parent)");
+            }
+        }
+        let status = match &span.status {
+            Status::Unset => "unset".to_owned(),
+            Status::Ok => "ok".to_owned(),
+            Status::Error { description } => format!("error({description})"),
+        };
+        let _ = writeln!(
+            out,
+            " kind={:?} status={status} start={start} duration={duration:?}",
+            span.span_kind
+        );
+        for kv in &span.attributes {
+            let _ = writeln!(out, "    {} = {}", kv.key, kv.value);
+        }
+        for event in &span.events.events {
+            let _ = write!(out, "    event {:?}", event.name);
+            for kv in &event.attributes {
+                let _ = write!(out, " {}={}", kv.key, kv.value);
+            }
+            out.push('\n');
+        }
+    }
+}
+
+impl SpanExporter for ConsoleExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut out = String::with_capacity(256 * batch.len());
+        for span in &batch {
+            self.render(span, &mut out);
+        }
+        // A closed stderr is not worth failing the pipeline for.
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        if let Some(name) = resource.get(&opentelemetry::Key::from_static_str("service.name")) {
+            self.service = name.to_string();
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! A batch span processor that never blocks the application and counts what it drops.
+//!
+//! Finished spans go through a bounded queue to one export thread, which runs its own
+//! single-threaded Tokio runtime. That runtime drives the exporter (tonic needs one, and so
+//! does the async HTTP client), so exporting works the same whatever runtime, if any, the
+//! service uses, and shutdown never waits on the caller's runtime.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use opentelemetry::Context;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::Resource;
+use tokio::sync::mpsc;
+use tracing::Dispatch;
+
+use crate::config::BatchSettings;
+
+/// Running totals of the span pipeline; read them with
+/// [`TelemetryGuard::export_stats`](crate::TelemetryGuard::export_stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Spans dropped because the export queue was full (or the pipeline was shut down).
+    pub dropped_spans: u64,
+    /// Spans the exporter accepted.
+    pub exported_spans: u64,
+    /// Spans lost in failed or timed-out export requests.
+    pub failed_spans: u64,
+    /// Export requests that failed or timed out.
+    pub failed_exports: u64,
+}
+
+/// Shared counters; the application threads only touch `dropped`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    dropped: AtomicU64,
+    exported: AtomicU64,
+    failed_spans: AtomicU64,
+    failed_exports: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> ExportStats {
+        ExportStats {
+            dropped_spans: self.dropped.load(Ordering::Relaxed),
+            exported_spans: self.exported.load(Ordering::Relaxed),
+            failed_spans: self.failed_spans.load(Ordering::Relaxed),
+            failed_exports: self.failed_exports.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where the export thread writes its own warnings: the global dispatcher, once installed.
+/// The thread itself runs with no subscriber so that the exporter's internals cannot produce
+/// telemetry about telemetry.
+pub(crate) type WarnSink = Arc<OnceLock<Dispatch>>;
+
+/// The smallest time between two warnings of the same kind.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+enum Control {
+    Flush(std_mpsc::SyncSender<OTelSdkResult>),
+    Shutdown(Instant, std_mpsc::SyncSender<OTelSdkResult>),
+}
+
+/// The [`SpanProcessor`] half that lives with the tracer provider.
+#[derive(Debug)]
+pub(crate) struct BatchProcessor {
+    spans: mpsc::Sender<SpanData>,
+    control: mpsc::UnboundedSender<Control>,
+    counters: Arc<Counters>,
+    flush_timeout: Duration,
+}
+
+impl BatchProcessor {
+    /// Starts the export thread and builds the exporter on it with `make_exporter`.
+    pub(crate) fn spawn(
+        make_exporter: super::ExporterFactory,
+        resource: Resource,
+        settings: BatchSettings,
+        counters: Arc<Counters>,
+        warn_sink: WarnSink,
+        flush_timeout: Duration,
+    ) -> Result<Self, crate::InitError>
+    {
+        let (spans, spans_rx) = mpsc::channel(settings.max_queue_size);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<(), String>>(1);
+        let worker_counters = Arc::clone(&counters);
+        std::thread::Builder::new()
+            .name("octollm-telemetry-export".into())
+            .spawn(move || {
+                let _no_self_telemetry = tracing::dispatcher::set_default(&Dispatch::none());
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("cannot start the export runtime: {e}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let mut exporter = match make_exporter() {
+                        Ok(exporter) => exporter,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    exporter.set_resource(&resource);
+                    let _ = ready_tx.send(Ok(()));
+                    Worker {
+                        exporter,
+                        settings,
+                        counters: worker_counters,
+                        warn_sink,
+                        warned_dropped: 0,
+                        last_drop_warning: None,
+                        last_failure_warning: None,
+                    }
+                    .run(spans_rx, control_rx)
+                    .await;
+                });
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                spans,
+                control,
+                counters,
+                flush_timeout,
+            }),
+            Ok(Err(reason)) => Err(crate::InitError::Exporter {
+                signal: "traces",
+                reason,
+            }),
+            Err(_) => Err(crate::InitError::Exporter {
+                signal: "traces",
+                reason: "the export thread stopped while building the exporter".into(),
+            }),
+        }
+    }
+
+    fn request(&self, make: impl FnOnce(std_mpsc::SyncSender<OTelSdkResult>) -> Control, wait: Duration) -> OTelSdkResult {
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        self.control
+            .send(make(tx))
+            .map_err(|_| OTelSdkError::AlreadyShutdown)?;
+        match rx.recv_timeout(wait) {
+            Ok(result) => result,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(wait)),
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(OTelSdkError::AlreadyShutdown),
+        }
+    }
+}
+
+impl SpanProcessor for BatchProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        if self.spans.try_send(span).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.request(Control::Flush, self.flush_timeout)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        self.request(|tx| Control::Shutdown(deadline, tx), timeout)
+    }
+
+    fn set_resource(&mut self, _resource: &Resource) {
+        // The exporter lives on the export thread: it received the resource when it was
+        // built there (see `spawn`).
+    }
+}
+
+struct Worker<E> {
+    exporter: E,
+    settings: BatchSettings,
+    counters: Arc<Counters>,
+    warn_sink: WarnSink,
+    warned_dropped: u64,
+    last_drop_warning: Option<Instant>,
+    last_failure_warning: Option<Instant>,
+}
+
+impl<E: SpanExporter> Worker<E> {
+    async fn run(mut self, mut spans: mpsc::Receiver<SpanData>, mut control: mpsc::UnboundedReceiver<Control>) {
+        let max_batch = self.settings.max_export_batch_size;
+        let mut batch: Vec<SpanData> = Vec::with_capacity(max_batch);
+        let mut ticker = tokio::time::interval(self.settings.schedule_delay.max(Duration::from_millis(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                message = control.recv() => match message {
+                    Some(Control::Flush(reply)) => {
+                        let deadline = Instant::now() + self.settings.export_timeout;
+                        let result = self.drain(&mut spans, &mut batch, deadline).await;
+                        let _ = reply.send(result);
+                    }
+                    Some(Control::Shutdown(deadline, reply)) => {
+                        spans.close();
+                        let mut result = self.drain(&mut spans, &mut batch, deadline).await;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if let Err(e) = self.exporter.shutdown_with_timeout(left) {
+                            result = result.and(Err(e));
+                        }
+                        self.warn_about_drops(true);
+                        let _ = reply.send(result);
+                        return;
+                    }
+                    None => {
+                        // The provider is gone without a shutdown: export what is left.
+                        let deadline = Instant::now() + self.settings.export_timeout;
+                        let _ = self.drain(&mut spans, &mut batch, deadline).await;
+                        return;
+                    }
+                },
+                span = spans.recv(), if batch.len() < max_batch => match span {
+                    Some(span) => {
+                        batch.push(span);
+                        if batch.len() >= max_batch {
+                            let deadline = Instant::now() + self.settings.export_timeout;
+                            let _ = self.export(&mut batch, deadline).await;
+                        }
+                    }
+                    None => return,
+                },
+                _ = ticker.tick() => {
+                    if !batch.is_empty() {
+                        let deadline = Instant::now() + self.settings.export_timeout;
+                        let _ = self.export(&mut batch, deadline).await;
+                    }
+                    self.warn_about_drops(false);
+                }
+            }
+        }
+    }
+
+    /// Exports everything queued so far, batch by batch, until `deadline`.
+    async fn drain(&mut self, spans: &mut mpsc::Receiver<SpanData>, batch: &mut Vec<SpanData>, deadline: Instant) -> OTelSdkResult {
+        let mut result = Ok(());
+        loop {
+            while batch.len() < self.settings.max_export_batch_size {
+                match spans.try_recv() {
+                    Ok(span) => batch.push(span),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                return result;
+            }
+            if let Err(e) = self.export(batch, deadline).await {
+                result = Err(e);
+            }
+            if Instant::now() >= deadline {
+                // Whatever is still queued is lost: count it.
+                let mut lost = 0;
+                while spans.try_recv().is_ok() {
+                    lost += 1;
+                }
+                self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+                return result.and(Err(OTelSdkError::Timeout(self.settings.export_timeout)));
+            }
+        }
+    }
+
+    async fn export(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> OTelSdkResult {
+        let count = batch.len() as u64;
+        let spans = std::mem::replace(batch, Vec::with_capacity(self.settings.max_export_batch_size));
+        let limit = deadline
+            .saturating_duration_since(Instant::now())
+            .min(self.settings.export_timeout);
+        let result = match tokio::time::timeout(limit, self.exporter.export(spans)).await {
+            Ok(result) => result,
+            Err(_) => Err(OTelSdkError::Timeout(limit)),
+        };
+        match &result {
+            Ok(()) => {
+                self.counters.exported.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.counters.failed_spans.fetch_add(count, Ordering::Relaxed);
+                let failures = self.counters.failed_exports.fetch_add(1, Ordering::Relaxed) + 1;
+                if due(&mut self.last_failure_warning) {
+                    self.warn(|| {
+                        tracing::warn!(
+                            target: "octollm_telemetry",
+                            error = %e,
+                            spans = count,
+                            failed_exports_total = failures,
+                            "span export failed; the spans of this batch are lost"
+                        );
+                    });
+                }
+            }
+        }
+        result
+    }
+
+    fn warn_about_drops(&mut self, final_report: bool) {
+        let dropped = self.counters.dropped.load(Ordering::Relaxed);
+        if dropped > self.warned_dropped && (final_report || due(&mut self.last_drop_warning)) {
+            let since = dropped - self.warned_dropped;
+            self.warned_dropped = dropped;
+            let queue = self.settings.max_queue_size;
+            self.warn(|| {
+                tracing::warn!(
+                    target: "octollm_telemetry",
+                    dropped_spans_total = dropped,
+                    dropped_since_last_warning = since,
+                    max_queue_size = queue,
+                    "span export queue full: spans dropped (raise OTEL_BSP_MAX_QUEUE_SIZE or check the collector)"
+                );
+            });
+        }
+    }
+
+    fn warn(&self, emit: impl FnOnce()) {
+        if let Some(dispatch) = self.warn_sink.get() {
+            tracing::dispatcher::with_default(dispatch, emit);
+        }
+    }
+}
+
+/// True (and remembers now) when no warning was written in the last [`WARN_EVERY`].
+fn due(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}

@@ -1,0 +1,251 @@
+//! Building and installing the pipelines, and the guard that shuts them down.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Dispatch;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::config::{LogFormat, TelemetryConfig, TracesExporter};
+use crate::error::{InitError, ShutdownError};
+use crate::export::{
+    AnyExporter, BatchProcessor, ConsoleExporter, Counters, ExportStats, ExporterFactory, OtlpSettings,
+    WarnSink,
+};
+use crate::logs::{self, JsonFormat};
+
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// Configures telemetry from the environment and installs it for the whole process.
+///
+/// Equivalent to `TelemetryConfig::from_env()?.init().await`: see [`TelemetryConfig`] for the
+/// settings and the [crate documentation](crate#environment-variables) for the variables.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let _guard = octollm_telemetry::init_telemetry().await?;
+///     tracing::info!("service started");
+///     Ok(())
+/// }
+/// ```
+///
+/// # Errors
+///
+/// [`InitError::Config`] when a variable is malformed (the message names it, its value and
+/// what is accepted), [`InitError::AlreadyInitialized`] on a second call,
+/// [`InitError::SubscriberAlreadySet`] when another global `tracing` subscriber exists,
+/// [`InitError::Exporter`] when the exporter cannot be built.
+pub async fn init_telemetry() -> Result<TelemetryGuard, InitError> {
+    TelemetryConfig::from_env()?.init().await
+}
+
+pub(crate) async fn init(config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
+    config.validate()?;
+    if INITIALIZED.swap(true, Ordering::SeqCst) {
+        return Err(InitError::AlreadyInitialized);
+    }
+    let result = install(config);
+    if result.is_err() {
+        INITIALIZED.store(false, Ordering::SeqCst);
+    }
+    result
+}
+
+fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
+    let resource = crate::resource::build(&config);
+    let (sampler, sampler_source) = config.sampler_with_source();
+    let counters = Arc::new(Counters::default());
+    let warn_sink: WarnSink = Arc::new(OnceLock::new());
+    let exporter = config.effective_traces_exporter();
+
+    let mut builder = SdkTracerProvider::builder()
+        .with_sampler(sampler.to_sdk())
+        .with_resource(resource.clone());
+    let processor = |make| {
+        BatchProcessor::spawn(
+            make,
+            resource.clone(),
+            config.batch,
+            Arc::clone(&counters),
+            Arc::clone(&warn_sink),
+            config.shutdown_timeout,
+        )
+    };
+    let mut endpoint = None;
+    match exporter {
+        TracesExporter::None => {}
+        TracesExporter::Console => {
+            let make: ExporterFactory = Box::new(|| Ok(AnyExporter::Console(ConsoleExporter::default())));
+            builder = builder.with_span_processor(processor(make)?);
+        }
+        TracesExporter::Otlp => {
+            let settings = OtlpSettings::from_config(&config)?;
+            endpoint = Some(settings.endpoint.clone());
+            let make: ExporterFactory = Box::new(move || settings.build().map(AnyExporter::Otlp));
+            builder = builder.with_span_processor(processor(make)?);
+        }
+    }
+    let provider = builder.build();
+
+    let service_name = config.effective_service_name();
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("octollm-telemetry"))
+        .with_threads(false)
+        .with_tracked_inactivity(false);
+    let format = config.effective_log_format();
+    let log_writer = std::mem::take(&mut config.log_writer);
+    let (json_layer, pretty_layer) = match format {
+        LogFormat::Json => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonFormat::new(&service_name))
+                    .with_writer(log_writer.0),
+            ),
+            None,
+        ),
+        LogFormat::Pretty => (
+            None,
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                    .with_writer(log_writer.0),
+            ),
+        ),
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(logs::build_filter(&config.log_filter)?)
+        .with(otel_layer)
+        .with(json_layer)
+        .with(pretty_layer);
+    let dispatch = Dispatch::new(subscriber);
+    tracing::dispatcher::set_global_default(dispatch.clone())
+        .map_err(|e| InitError::SubscriberAlreadySet(e.to_string()))?;
+    // `log` records from dependencies join the same pipeline; another logger may own `log`.
+    let _ = tracing_log::LogTracer::init();
+    let _ = warn_sink.set(dispatch);
+
+    let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
+    if config.propagators.trace_context {
+        propagators.push(Box::new(TraceContextPropagator::new()));
+    }
+    if config.propagators.baggage {
+        propagators.push(Box::new(BaggagePropagator::new()));
+    }
+    opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(propagators));
+    opentelemetry::global::set_tracer_provider(provider.clone());
+
+    tracing::info!(
+        target: "octollm_telemetry",
+        service_name = %service_name,
+        service_version = config.effective_service_version().unwrap_or(""),
+        environment = %config.effective_environment(),
+        sampler = %sampler,
+        sampling_ratio = sampler.root_ratio(),
+        sampler_source = sampler_source.as_str(),
+        exporter = config.traces_exporter_name(),
+        endpoint = endpoint.as_deref().unwrap_or("-"),
+        protocol = if exporter == TracesExporter::Otlp { config.protocol.as_str() } else { "-" },
+        sdk_disabled = config.sdk_disabled,
+        log_format = ?format,
+        "telemetry initialized"
+    );
+    for warning in &config.warnings {
+        tracing::warn!(target: "octollm_telemetry", "{warning}");
+    }
+
+    Ok(TelemetryGuard {
+        tracer_provider: Some(provider),
+        counters,
+        shutdown_timeout: config.shutdown_timeout,
+    })
+}
+
+/// Keeps the telemetry pipelines running; flushes and stops them when shut down or dropped.
+///
+/// Hold it for the life of the service (`let _guard = …`, not `let _ = …`, which drops it at
+/// once). [`shutdown`](Self::shutdown) reports what could not be flushed; dropping the guard
+/// does the same flush, best effort, within the same deadline. Both work on any Tokio runtime
+/// flavour and outside one: the export thread has its own runtime.
+#[must_use = "dropping the guard shuts telemetry down; bind it: `let _guard = ...`"]
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    tracer_provider: Option<SdkTracerProvider>,
+    counters: Arc<Counters>,
+    shutdown_timeout: Duration,
+}
+
+impl TelemetryGuard {
+    /// Spans dropped so far because the export queue was full: a running count, also reported
+    /// by a rate-limited warning in the logs.
+    pub fn dropped_spans(&self) -> u64 {
+        self.counters.snapshot().dropped_spans
+    }
+
+    /// A snapshot of the span pipeline's counters.
+    pub fn export_stats(&self) -> ExportStats {
+        self.counters.snapshot()
+    }
+
+    /// Exports every finished span now, waiting at most the shutdown deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::Timeout`] when the deadline ran out, [`ShutdownError::Failed`] when the
+    /// export failed.
+    pub fn force_flush(&self) -> Result<(), ShutdownError> {
+        match &self.tracer_provider {
+            Some(provider) => provider.force_flush().map_err(|e| to_shutdown_error(e, self.shutdown_timeout)),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes the pending telemetry and stops the pipelines, within the shutdown deadline
+    /// (5 s unless [`TelemetryConfig::shutdown_timeout`] says otherwise).
+    ///
+    /// # Errors
+    ///
+    /// What failed: [`ShutdownError::Timeout`] when the deadline ran out (the collector is slow
+    /// or unreachable), [`ShutdownError::Failed`] when the last export was refused.
+    pub fn shutdown(mut self) -> Result<(), ShutdownError> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), ShutdownError> {
+        let Some(provider) = self.tracer_provider.take() else {
+            return Ok(());
+        };
+        let timeout = self.shutdown_timeout;
+        match provider.shutdown_with_timeout(timeout) {
+            Ok(()) | Err(OTelSdkError::AlreadyShutdown) => Ok(()),
+            Err(e) => Err(to_shutdown_error(e, timeout)),
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner() {
+            tracing::warn!(target: "octollm_telemetry", error = %e, "telemetry shutdown incomplete");
+        }
+    }
+}
+
+fn to_shutdown_error(e: OTelSdkError, deadline: Duration) -> ShutdownError {
+    match e {
+        OTelSdkError::Timeout(_) => ShutdownError::Timeout {
+            signal: "traces",
+            deadline,
+        },
+        other => ShutdownError::Failed {
+            signal: "traces",
+            reason: other.to_string(),
+        },
+    }
+}

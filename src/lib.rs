@@ -1,0 +1,120 @@
+//! Production-grade observability for the Rust services of the OctoLLM platform, in one call.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), octollm_telemetry::InitError> {
+//! let _guard = octollm_telemetry::init_telemetry().await?;
+//! tracing::info!("ready");
+//! # Ok(()) }
+//! ```
+//!
+//! [`init_telemetry`] reads the environment and installs, for the whole process:
+//!
+//! - an OpenTelemetry **resource** naming the service (`service.name`, `service.namespace`,
+//!   `service.instance.id`, `service.version`, `deployment.environment.name`, Kubernetes
+//!   attributes): see [`resource`];
+//! - **sampling** `parentbased_traceidratio`, 100% in dev and 10% in staging and prod unless
+//!   `OTEL_SAMPLING_RATE` or `OTEL_TRACES_SAMPLER` say otherwise: see [`Sampler`];
+//! - **batch OTLP export** of spans over gRPC (4317) or HTTP/protobuf (4318) from a dedicated
+//!   thread that never blocks the service; spans that do not fit the queue are dropped and
+//!   counted ([`TelemetryGuard::dropped_spans`]);
+//! - a `tracing` **subscriber** whose JSON log lines carry the `trace_id` and `span_id` of the
+//!   span they were written in: see [`logs`];
+//! - the W3C `traceparent`/`tracestate` and `baggage` **propagators**.
+//!
+//! It returns a [`TelemetryGuard`] that flushes everything on [`TelemetryGuard::shutdown`] or
+//! when dropped. Use [`TelemetryConfig`] to set the service's identity in code:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), octollm_telemetry::InitError> {
+//! let _guard = octollm_telemetry::TelemetryConfig::from_env()?
+//!     .service_name("reflex-layer")
+//!     .service_version(env!("CARGO_PKG_VERSION"))
+//!     .init()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A malformed variable is an error that names it, never a silent fallback:
+//!
+//! ```
+//! let err = octollm_telemetry::TelemetryConfig::from_vars([("OTEL_SAMPLING_RATE", "10%")])
+//!     .unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     r#"invalid value "10%" for OTEL_SAMPLING_RATE: a number from 0.0 to 1.0 (e.g. 0.1 for 10%)"#
+//! );
+//! ```
+//!
+//! # Environment variables
+//!
+//! An empty value counts as unset. A value set in code through [`TelemetryConfig`] wins over
+//! the environment, except the service name and version, for which code is the fallback.
+//!
+//! | Variable | Purpose | Default |
+//! |---|---|---|
+//! | `OTEL_SERVICE_NAME` | `service.name` | `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else the name set in code, else `unknown_service:<executable>` |
+//! | `SERVICE_NAMESPACE` | `service.namespace` | `octollm` |
+//! | `APP_VERSION` | `service.version` | the version set in code |
+//! | `ENVIRONMENT` | `dev`, `staging` or `prod` (`development`, `production` accepted): `deployment.environment.name` and `deployment.environment`, sampling and log-format defaults | `dev` |
+//! | `POD_NAME` | `k8s.pod.name` and `service.instance.id` | — |
+//! | `HOSTNAME` | `service.instance.id` when `POD_NAME` is unset | a random UUID |
+//! | `POD_NAMESPACE` | `k8s.namespace.name` | — |
+//! | `NODE_NAME` | `k8s.node.name` | — |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | extra resource attributes, `k=v,…`, percent-encoded | — |
+//! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_traceidratio` |
+//! | `OTEL_TRACES_SAMPLER_ARG` | the ratio (0.0–1.0) of the ratio samplers | `1.0` |
+//! | `OTEL_SAMPLING_RATE` | ratio of new traces kept (0.0–1.0), used when `OTEL_TRACES_SAMPLER` is unset | `1.0` in dev, `0.1` in staging and prod |
+//! | `OTEL_SDK_DISABLED` | `true`: export nothing, keep trace ids in logs and propagation | `false` |
+//! | `OTEL_TRACES_EXPORTER` | `otlp`, `console` (readable spans on stderr) or `none` | `otlp` |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none`, comma-separated | `tracecontext,baggage` |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `grpc` or `http/protobuf` | `grpc` |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | collector base URL; `/v1/traces` is appended for HTTP | `http://localhost:4317` (gRPC), `http://localhost:4318` (HTTP) |
+//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | full traces URL, used as it is | — |
+//! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | request headers, `k=v,…`, percent-encoded | — |
+//! | `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | export request timeout, milliseconds | `10000` |
+//! | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
+//! | `OTEL_EXPORTER_OTLP_INSECURE`, `OTEL_EXPORTER_OTLP_TRACES_INSECURE` | `true`: a gRPC endpoint without a scheme is `http://` (else `https://`) | `false` |
+//! | `JAEGER_ENDPOINT` | deprecated alias of `OTEL_EXPORTER_OTLP_ENDPOINT` (warns) | — |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE` | spans waiting for export; beyond it spans are dropped and counted | `2048` |
+//! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per export request (at most the queue size) | `512` |
+//! | `OTEL_BSP_SCHEDULE_DELAY` | milliseconds between exports | `5000` |
+//! | `OTEL_BSP_EXPORT_TIMEOUT` | milliseconds one export may take in all | `30000` |
+//! | `RUST_LOG` | `tracing` filter directives; the export path's crates stay at `warn` unless named | `info` |
+//! | `LOG_FORMAT` | `json` or `pretty` | `pretty` in dev, `json` in staging and prod |
+//!
+//! # Cargo features
+//!
+//! - `grpc` (default): OTLP over gRPC.
+//! - `http-proto` (default): OTLP over HTTP/protobuf.
+//! - `cli`: the `octollm-telemetry` command that lists and exports the monitoring stack.
+//!
+//! # Crate versions
+//!
+//! The OpenTelemetry crates this one is built with are re-exported ([`opentelemetry`],
+//! [`opentelemetry_sdk`], [`tracing_opentelemetry`], [`tracing`]); use them rather than
+//! separate dependencies to avoid trait errors from mismatched versions.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+#![deny(unreachable_pub)]
+
+mod config;
+mod error;
+mod export;
+mod init;
+pub mod logs;
+pub mod manifests;
+pub mod resource;
+mod sampling;
+
+pub use config::vars;
+pub use config::{Compression, Environment, LogFormat, Protocol, TelemetryConfig, TracesExporter};
+pub use error::{ConfigError, InitError, ShutdownError};
+pub use export::ExportStats;
+pub use init::{init_telemetry, TelemetryGuard};
+pub use sampling::Sampler;
+
+pub use opentelemetry;
+pub use opentelemetry_sdk;
+pub use tracing;
+pub use tracing_opentelemetry;

@@ -1,0 +1,257 @@
+//! The JSON line format: one object per event, written straight into the subscriber's buffer.
+
+use std::fmt::{self, Write as _};
+use std::time::SystemTime;
+
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Keys the formatter writes itself; an event field with one of these names is written as
+/// `fields.<name>` so that it can never overwrite them.
+pub const RESERVED_KEYS: &[&str] = &[
+    "timestamp",
+    "level",
+    "target",
+    "message",
+    "span",
+    "trace_id",
+    "span_id",
+    "trace_sampled",
+    "service",
+];
+
+/// A [`FormatEvent`] that writes one JSON object per line with the trace context of the
+/// current span: see the [module documentation](crate::logs) for the schema.
+///
+/// [`init_telemetry`](crate::init_telemetry) installs it; it is public for services that build
+/// their own subscriber:
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+///
+/// let layer = tracing_subscriber::fmt::layer()
+///     .event_format(octollm_telemetry::logs::JsonFormat::new("reflex-layer"));
+/// let _subscriber = tracing_subscriber::registry().with(layer);
+/// ```
+#[derive(Debug, Clone)]
+pub struct JsonFormat {
+    /// The service name, already written as a JSON string (quotes included).
+    service: Box<str>,
+}
+
+impl JsonFormat {
+    /// A formatter that writes `"service": <service>` on every line.
+    pub fn new(service: &str) -> Self {
+        let mut quoted = String::with_capacity(service.len() + 2);
+        // Writing into a String cannot fail.
+        let _ = write_json_str(&mut quoted, service);
+        Self {
+            service: quoted.into_boxed_str(),
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for JsonFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        w.write_str("{\"timestamp\":\"")?;
+        write!(w, "{}", humantime::format_rfc3339_micros(SystemTime::now()))?;
+        w.write_str("\",\"level\":\"")?;
+        w.write_str(level_str(meta.level()))?;
+        w.write_str("\",\"target\":")?;
+        write_json_str(&mut w, meta.target())?;
+
+        let mut fields = FieldWriter {
+            w: &mut w,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+
+        if let Some(span) = ctx.lookup_current() {
+            w.write_str(",\"span\":")?;
+            write_json_str(&mut w, span.name())?;
+        }
+        opentelemetry::Context::map_current(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            if !sc.is_valid() {
+                return Ok(());
+            }
+            let mut hex = [0u8; 32];
+            w.write_str(",\"trace_id\":\"")?;
+            w.write_str(hex_encode(&sc.trace_id().to_bytes(), &mut hex))?;
+            w.write_str("\",\"span_id\":\"")?;
+            w.write_str(hex_encode(&sc.span_id().to_bytes(), &mut hex))?;
+            w.write_str(if sc.is_sampled() {
+                "\",\"trace_sampled\":true"
+            } else {
+                "\",\"trace_sampled\":false"
+            })
+        })?;
+        w.write_str(",\"service\":")?;
+        w.write_str(&self.service)?;
+        w.write_str("}\n")
+    }
+}
+
+fn level_str(level: &Level) -> &'static str {
+    match *level {
+        Level::TRACE => "trace",
+        Level::DEBUG => "debug",
+        Level::INFO => "info",
+        Level::WARN => "warn",
+        Level::ERROR => "error",
+    }
+}
+
+fn hex_encode<'a>(bytes: &[u8], out: &'a mut [u8; 32]) -> &'a str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let len = bytes.len() * 2;
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+    }
+    // Only ASCII hex digits were written.
+    std::str::from_utf8(&out[..len]).unwrap_or_default()
+}
+
+/// Writes an event's fields as `,"name":value` pairs.
+struct FieldWriter<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl FieldWriter<'_, '_> {
+    fn key(&mut self, field: &Field) -> fmt::Result {
+        let name = field.name();
+        if name == "message" {
+            return self.w.write_str(",\"message\":");
+        }
+        self.w.write_char(',')?;
+        if RESERVED_KEYS.contains(&name) {
+            self.w.write_str("\"fields.")?;
+            JsonEscaper(&mut *self.w).write_str(name)?;
+            return self.w.write_str("\":");
+        }
+        write_json_str(&mut *self.w, name)?;
+        self.w.write_char(':')
+    }
+
+    fn record_with(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| value(self.w));
+        }
+    }
+}
+
+impl Visit for FieldWriter<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_with(field, |w| write_json_str(w, value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_with(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.record_with(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.record_with(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.record_with(field, |w| write!(w, "{value}"));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.record_with(field, |w| {
+            if value.is_finite() {
+                write!(w, "{value}")
+            } else {
+                // JSON has no NaN or infinity.
+                write!(w, "\"{value}\"")
+            }
+        });
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.record_with(field, |w| w.write_str(if value { "true" } else { "false" }));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_with(field, |w| {
+            w.write_char('"')?;
+            write!(JsonEscaper(&mut *w), "{value}")?;
+            w.write_char('"')
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_with(field, |w| {
+            w.write_char('"')?;
+            write!(JsonEscaper(&mut *w), "{value:?}")?;
+            w.write_char('"')
+        });
+    }
+}
+
+/// Writes `s` as a JSON string, quotes included.
+pub(crate) fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    w.write_char('"')?;
+    JsonEscaper(&mut *w).write_str(s)?;
+    w.write_char('"')
+}
+
+/// A `fmt::Write` adapter that escapes what passes through it for a JSON string body, so that
+/// `Debug` and `Display` output is escaped without an intermediate `String`.
+struct JsonEscaper<W>(W);
+
+impl<W: fmt::Write> fmt::Write for JsonEscaper<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escape: &str = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x00..=0x1f | 0x7f => "",
+                _ => continue,
+            };
+            if start < i {
+                self.0.write_str(&s[start..i])?;
+            }
+            if escape.is_empty() {
+                write!(self.0, "\\u{:04x}", b)?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            start = i + 1;
+        }
+        if start < bytes.len() {
+            self.0.write_str(&s[start..])?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+//! Helpers shared by the integration tests: external tools and loopback ports.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// True when the run is a CI run (`CI=true`): a missing external tool is then a failure.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Finds an external tool on `PATH` (or at an absolute path).
+///
+/// With `CI=true` a missing tool panics, so the test fails; locally the test prints a loud
+/// message and the caller skips by returning early on `None`.
+pub fn require_tool(name: &str) -> Option<PathBuf> {
+    if let Some(path) = which(name) {
+        return Some(path);
+    }
+    let msg = format!(
+        "external tool `{name}` not found on PATH; `.ci/run` installs it (see README \"Testing\")"
+    );
+    if in_ci() {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+    None
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let candidate = PathBuf::from(name);
+    if candidate.is_absolute() {
+        return candidate.is_file().then_some(candidate);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// The repository root (where `Cargo.toml` lives).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
