@@ -19,9 +19,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = TelemetryConfig::from_env()?
         .service_name("quickstart")
         .service_version(env!("CARGO_PKG_VERSION"));
-    let no_collector = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"]
-        .iter()
-        .all(|v| std::env::var(v).map_or(true, |s| s.trim().is_empty()));
+    let no_collector = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_TRACES_EXPORTER",
+    ]
+    .iter()
+    .all(|v| std::env::var(v).map_or(true, |s| s.trim().is_empty()));
     if no_collector {
         config = config
             .traces_exporter(TracesExporter::Console)
@@ -51,6 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     info!("outside any span: this line has no trace_id");
 
     guard.shutdown()?;
-    eprintln!("\ntrace_id of this run: {trace_id} (in every JSON line above and every [span] block)");
+    eprintln!(
+        "\ntrace_id of this run: {trace_id} (in every JSON line above and every [span] block)"
+    );
     Ok(())
 }

@@ -15,8 +15,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use crate::config::{LogFormat, TelemetryConfig, TracesExporter};
 use crate::error::{InitError, ShutdownError};
 use crate::export::{
-    AnyExporter, BatchProcessor, ConsoleExporter, Counters, ExportStats, ExporterFactory, OtlpSettings,
-    WarnSink,
+    AnyExporter, BatchProcessor, ConsoleExporter, Counters, ExportStats, ExporterFactory,
+    OtlpSettings, WarnSink,
 };
 use crate::logs::{self, JsonFormat};
 
@@ -82,13 +82,15 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     match exporter {
         TracesExporter::None => {}
         TracesExporter::Console => {
-            let make: ExporterFactory = Box::new(|| Ok(AnyExporter::Console(ConsoleExporter::default())));
+            let make: ExporterFactory =
+                Box::new(|| Ok(AnyExporter::Console(ConsoleExporter::default())));
             builder = builder.with_span_processor(processor(make)?);
         }
         TracesExporter::Otlp => {
             let settings = OtlpSettings::from_config(&config)?;
             endpoint = Some(settings.endpoint.clone());
-            let make: ExporterFactory = Box::new(move || settings.build().map(AnyExporter::Otlp));
+            let make: ExporterFactory =
+                Box::new(move || settings.build().map(|e| AnyExporter::Otlp(Box::new(e))));
             builder = builder.with_span_processor(processor(make)?);
         }
     }
@@ -201,7 +203,9 @@ impl TelemetryGuard {
     /// export failed.
     pub fn force_flush(&self) -> Result<(), ShutdownError> {
         match &self.tracer_provider {
-            Some(provider) => provider.force_flush().map_err(|e| to_shutdown_error(e, self.shutdown_timeout)),
+            Some(provider) => provider
+                .force_flush()
+                .map_err(|e| to_shutdown_error(e, self.shutdown_timeout)),
             None => Ok(()),
         }
     }

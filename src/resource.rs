@@ -45,15 +45,27 @@ pub(crate) fn build(config: &TelemetryConfig) -> Resource {
             .map(|(k, v)| KeyValue::new(*k, v.clone())),
     );
     let environment = config.effective_environment().as_str();
-    attrs.push(KeyValue::new(semconv::SERVICE_NAMESPACE, config.service_namespace.clone()));
-    attrs.push(KeyValue::new(semconv::SERVICE_INSTANCE_ID, config.service_instance_id.clone()));
-    attrs.push(KeyValue::new(semconv::DEPLOYMENT_ENVIRONMENT_NAME, environment));
+    attrs.push(KeyValue::new(
+        semconv::SERVICE_NAMESPACE,
+        config.service_namespace.clone(),
+    ));
+    attrs.push(KeyValue::new(
+        semconv::SERVICE_INSTANCE_ID,
+        config.service_instance_id.clone(),
+    ));
+    attrs.push(KeyValue::new(
+        semconv::DEPLOYMENT_ENVIRONMENT_NAME,
+        environment,
+    ));
     #[allow(deprecated)]
     attrs.push(KeyValue::new(semconv::DEPLOYMENT_ENVIRONMENT, environment));
     if let Some(version) = config.effective_service_version() {
         attrs.push(KeyValue::new(semconv::SERVICE_VERSION, version.to_owned()));
     }
-    attrs.push(KeyValue::new(semconv::SERVICE_NAME, config.effective_service_name()));
+    attrs.push(KeyValue::new(
+        semconv::SERVICE_NAME,
+        config.effective_service_name(),
+    ));
 
     Resource::builder_empty()
         .with_detector(Box::new(TelemetryResourceDetector))
@@ -85,7 +97,10 @@ mod tests {
             ("POD_NAMESPACE", "octollm-prod"),
             ("NODE_NAME", "gke-node-1"),
             ("HOSTNAME", "ignored-because-pod-name-is-set"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "team=platform,service.name=overridden,cloud.region=europe%2Dwest1"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "team=platform,service.name=overridden,cloud.region=europe%2Dwest1",
+            ),
         ])
         .unwrap()
         .service_name("from-code")
@@ -93,12 +108,27 @@ mod tests {
         let r = build(&config);
         assert_eq!(get(&r, "service.name").as_deref(), Some("reflex-layer"));
         assert_eq!(get(&r, "service.version").as_deref(), Some("1.4.2"));
-        assert_eq!(get(&r, "service.namespace").as_deref(), Some("octollm-prod"));
-        assert_eq!(get(&r, "service.instance.id").as_deref(), Some("reflex-7d9f-abcde"));
-        assert_eq!(get(&r, "deployment.environment.name").as_deref(), Some("prod"));
+        assert_eq!(
+            get(&r, "service.namespace").as_deref(),
+            Some("octollm-prod")
+        );
+        assert_eq!(
+            get(&r, "service.instance.id").as_deref(),
+            Some("reflex-7d9f-abcde")
+        );
+        assert_eq!(
+            get(&r, "deployment.environment.name").as_deref(),
+            Some("prod")
+        );
         assert_eq!(get(&r, "deployment.environment").as_deref(), Some("prod"));
-        assert_eq!(get(&r, "k8s.pod.name").as_deref(), Some("reflex-7d9f-abcde"));
-        assert_eq!(get(&r, "k8s.namespace.name").as_deref(), Some("octollm-prod"));
+        assert_eq!(
+            get(&r, "k8s.pod.name").as_deref(),
+            Some("reflex-7d9f-abcde")
+        );
+        assert_eq!(
+            get(&r, "k8s.namespace.name").as_deref(),
+            Some("octollm-prod")
+        );
         assert_eq!(get(&r, "k8s.node.name").as_deref(), Some("gke-node-1"));
         assert_eq!(get(&r, "team").as_deref(), Some("platform"));
         assert_eq!(get(&r, "cloud.region").as_deref(), Some("europe-west1"));
@@ -108,7 +138,10 @@ mod tests {
     #[test]
     fn code_is_the_fallback_for_identity_and_wins_elsewhere() {
         let config = TelemetryConfig::from_vars([
-            ("OTEL_RESOURCE_ATTRIBUTES", "team=a,service.namespace=from-attrs"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "team=a,service.namespace=from-attrs",
+            ),
             ("HOSTNAME", "host-1"),
         ])
         .unwrap()
@@ -121,17 +154,24 @@ mod tests {
         assert_eq!(get(&r, "service.version").as_deref(), Some("2.0.0"));
         assert_eq!(get(&r, "service.namespace").as_deref(), Some("from-attrs"));
         assert_eq!(get(&r, "service.instance.id").as_deref(), Some("host-1"));
-        assert_eq!(get(&r, "deployment.environment.name").as_deref(), Some("staging"));
+        assert_eq!(
+            get(&r, "deployment.environment.name").as_deref(),
+            Some("staging")
+        );
         assert_eq!(get(&r, "team").as_deref(), Some("b"));
         assert_eq!(get(&r, "k8s.pod.name"), None);
     }
 
     #[test]
     fn service_name_in_resource_attributes_beats_code_but_not_otel_service_name() {
-        let attrs_only = TelemetryConfig::from_vars([("OTEL_RESOURCE_ATTRIBUTES", "service.name=attrs")])
-            .unwrap()
-            .service_name("code");
-        assert_eq!(get(&build(&attrs_only), "service.name").as_deref(), Some("attrs"));
+        let attrs_only =
+            TelemetryConfig::from_vars([("OTEL_RESOURCE_ATTRIBUTES", "service.name=attrs")])
+                .unwrap()
+                .service_name("code");
+        assert_eq!(
+            get(&build(&attrs_only), "service.name").as_deref(),
+            Some("attrs")
+        );
         let both = TelemetryConfig::from_vars([
             ("OTEL_RESOURCE_ATTRIBUTES", "service.name=attrs"),
             ("OTEL_SERVICE_NAME", "env"),
@@ -145,10 +185,16 @@ mod tests {
         let config = TelemetryConfig::from_vars(Vec::<(String, String)>::new()).unwrap();
         let r = build(&config);
         let name = get(&r, "service.name").unwrap();
-        assert!(name.starts_with("unknown_service:") && name.len() > "unknown_service:".len(), "{name}");
+        assert!(
+            name.starts_with("unknown_service:") && name.len() > "unknown_service:".len(),
+            "{name}"
+        );
         assert_eq!(get(&r, "service.version"), None);
         assert_eq!(get(&r, "service.namespace").as_deref(), Some("octollm"));
-        assert_eq!(get(&r, "deployment.environment.name").as_deref(), Some("dev"));
+        assert_eq!(
+            get(&r, "deployment.environment.name").as_deref(),
+            Some("dev")
+        );
         let id = get(&r, "service.instance.id").unwrap();
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     }

@@ -5,7 +5,9 @@ use std::fmt;
 use opentelemetry_sdk::trace::Sampler as SdkSampler;
 
 use crate::config::parse::{self, Vars};
-use crate::config::{Environment, OTEL_SAMPLING_RATE, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG};
+use crate::config::{
+    Environment, OTEL_SAMPLING_RATE, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
+};
 use crate::error::ConfigError;
 
 /// The sampler, named as in `OTEL_TRACES_SAMPLER`.
@@ -57,7 +59,11 @@ impl Sampler {
             Sampler::TraceIdRatio(r) | Sampler::ParentBasedTraceIdRatio(r)
                 if !(0.0..=1.0).contains(&r) =>
             {
-                Err(ConfigError::new(name, r.to_string(), "a ratio from 0.0 to 1.0"))
+                Err(ConfigError::new(
+                    name,
+                    r.to_string(),
+                    "a ratio from 0.0 to 1.0",
+                ))
             }
             _ => Ok(()),
         }
@@ -133,7 +139,10 @@ pub(crate) fn from_vars(vars: &Vars<'_>) -> Result<Option<(Sampler, SamplerSourc
             Some(a) => Err(ConfigError::new(
                 OTEL_TRACES_SAMPLER_ARG,
                 a,
-                format!("no argument: {OTEL_TRACES_SAMPLER}={} takes none", sampler.name()),
+                format!(
+                    "no argument: {OTEL_TRACES_SAMPLER}={} takes none",
+                    sampler.name()
+                ),
             )),
         };
         let sampler = match name.to_ascii_lowercase().as_str() {
@@ -171,13 +180,16 @@ pub(crate) fn from_vars(vars: &Vars<'_>) -> Result<Option<(Sampler, SamplerSourc
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Option<(Sampler, SamplerSource)>, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         from_vars(&Vars::new(move |n| map.get(n).cloned().map(Ok)))
     }
 

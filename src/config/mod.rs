@@ -199,6 +199,8 @@ pub struct TelemetryConfig {
     pub(crate) log_filter: String,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) log_writer: crate::logs::LogWriter,
+    /// Whether the export batch size was chosen (else it follows the queue size).
+    pub(crate) batch_size_set: bool,
     /// Deprecation notices, logged once the subscriber is installed.
     pub(crate) warnings: Vec<String>,
 }
@@ -212,7 +214,10 @@ impl TelemetryConfig {
     /// and what is accepted. Empty values count as unset.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| {
-            std::env::var_os(name).map(|v: OsString| v.into_string().map_err(|v| v.to_string_lossy().into_owned()))
+            std::env::var_os(name).map(|v: OsString| {
+                v.into_string()
+                    .map_err(|v| v.to_string_lossy().into_owned())
+            })
         })
     }
 
@@ -237,12 +242,16 @@ impl TelemetryConfig {
         K: Into<String>,
         V: Into<String>,
     {
-        let map: HashMap<String, String> =
-            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let map: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         Self::from_lookup(|name| map.get(name).cloned().map(Ok))
     }
 
-    fn from_lookup(lookup: impl Fn(&str) -> Option<Result<String, String>>) -> Result<Self, ConfigError> {
+    fn from_lookup(
+        lookup: impl Fn(&str) -> Option<Result<String, String>>,
+    ) -> Result<Self, ConfigError> {
         let vars = Vars::new(lookup);
         let mut warnings = Vec::new();
 
@@ -272,8 +281,12 @@ impl TelemetryConfig {
                 .find(|(k, v)| k == key && !v.is_empty())
                 .map(|(_, v)| v.clone())
         };
-        let service_name_env = vars.get(OTEL_SERVICE_NAME)?.or_else(|| from_resource("service.name"));
-        let service_version_env = vars.get(APP_VERSION)?.or_else(|| from_resource("service.version"));
+        let service_name_env = vars
+            .get(OTEL_SERVICE_NAME)?
+            .or_else(|| from_resource("service.name"));
+        let service_version_env = vars
+            .get(APP_VERSION)?
+            .or_else(|| from_resource("service.version"));
         let service_namespace = vars
             .get(SERVICE_NAMESPACE)?
             .or_else(|| from_resource("service.namespace"))
@@ -322,11 +335,17 @@ impl TelemetryConfig {
             },
         };
 
-        let protocol = match vars.first(&[OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL])? {
+        let protocol = match vars.first(&[
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+            OTEL_EXPORTER_OTLP_PROTOCOL,
+        ])? {
             Some((name, v)) => parse::one_of(
                 name,
                 &v,
-                &[("grpc", Protocol::Grpc), ("http/protobuf", Protocol::HttpProtobuf)],
+                &[
+                    ("grpc", Protocol::Grpc),
+                    ("http/protobuf", Protocol::HttpProtobuf),
+                ],
             )?,
             None => Protocol::default(),
         };
@@ -349,19 +368,31 @@ impl TelemetryConfig {
                 ));
             }
         }
-        let insecure = match vars.first(&[OTEL_EXPORTER_OTLP_TRACES_INSECURE, OTEL_EXPORTER_OTLP_INSECURE])? {
+        let insecure = match vars.first(&[
+            OTEL_EXPORTER_OTLP_TRACES_INSECURE,
+            OTEL_EXPORTER_OTLP_INSECURE,
+        ])? {
             Some((name, v)) => parse::boolean(name, &v)?,
             None => false,
         };
-        let headers = match vars.first(&[OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_HEADERS])? {
+        let headers = match vars.first(&[
+            OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+            OTEL_EXPORTER_OTLP_HEADERS,
+        ])? {
             Some((name, v)) => parse_headers(name, &v)?,
             None => Vec::new(),
         };
-        let timeout = match vars.first(&[OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT])? {
+        let timeout = match vars.first(&[
+            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+            OTEL_EXPORTER_OTLP_TIMEOUT,
+        ])? {
             Some((name, v)) => parse::millis(name, &v)?,
             None => Duration::from_millis(10_000),
         };
-        let compression = match vars.first(&[OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION])? {
+        let compression = match vars.first(&[
+            OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+            OTEL_EXPORTER_OTLP_COMPRESSION,
+        ])? {
             Some((name, v)) => parse::one_of(
                 name,
                 &v,
@@ -374,9 +405,14 @@ impl TelemetryConfig {
         if let Some(v) = vars.get(OTEL_BSP_MAX_QUEUE_SIZE)? {
             batch.max_queue_size = parse::positive(OTEL_BSP_MAX_QUEUE_SIZE, &v)?;
         }
-        if let Some(v) = vars.get(OTEL_BSP_MAX_EXPORT_BATCH_SIZE)? {
-            batch.max_export_batch_size = parse::positive(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, &v)?;
-        }
+        let batch_size_set = match vars.get(OTEL_BSP_MAX_EXPORT_BATCH_SIZE)? {
+            Some(v) => {
+                batch.max_export_batch_size = parse::positive(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, &v)?;
+                true
+            }
+            None => false,
+        };
+        batch = effective_batch(batch, batch_size_set);
         if let Some(v) = vars.get(OTEL_BSP_SCHEDULE_DELAY)? {
             batch.schedule_delay = parse::millis(OTEL_BSP_SCHEDULE_DELAY, &v)?;
         }
@@ -423,6 +459,7 @@ impl TelemetryConfig {
             log_filter,
             shutdown_timeout: Duration::from_secs(5),
             log_writer: crate::logs::LogWriter::default(),
+            batch_size_set,
             warnings,
         })
     }
@@ -517,12 +554,19 @@ impl TelemetryConfig {
     /// Wins over `OTEL_BSP_MAX_QUEUE_SIZE`; defaults to 2048.
     pub fn max_queue_size(mut self, size: usize) -> Self {
         self.batch.max_queue_size = size;
+        if !self.batch_size_set {
+            self.batch.max_export_batch_size = BatchSettings::default().max_export_batch_size;
+            self.batch = effective_batch(self.batch, false);
+        }
         self
     }
 
-    /// Spans per export request. Wins over `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`; defaults to 512.
+    /// Spans per export request, at most the queue size. Wins over
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`; defaults to 512, or the queue size when that is
+    /// smaller.
     pub fn max_export_batch_size(mut self, size: usize) -> Self {
         self.batch.max_export_batch_size = size;
+        self.batch_size_set = true;
         self
     }
 
@@ -690,9 +734,21 @@ impl TelemetryConfig {
     }
 }
 
+/// An unset batch size follows a smaller queue size, as the specification asks.
+fn effective_batch(mut batch: BatchSettings, batch_size_set: bool) -> BatchSettings {
+    if !batch_size_set {
+        batch.max_export_batch_size = batch.max_export_batch_size.min(batch.max_queue_size);
+    }
+    batch
+}
+
 fn validate_batch(batch: &BatchSettings) -> Result<(), ConfigError> {
     if batch.max_queue_size == 0 {
-        return Err(ConfigError::new(OTEL_BSP_MAX_QUEUE_SIZE, "0", "a whole number greater than 0"));
+        return Err(ConfigError::new(
+            OTEL_BSP_MAX_QUEUE_SIZE,
+            "0",
+            "a whole number greater than 0",
+        ));
     }
     if batch.max_export_batch_size > batch.max_queue_size {
         return Err(ConfigError::new(
@@ -705,7 +761,11 @@ fn validate_batch(batch: &BatchSettings) -> Result<(), ConfigError> {
         ));
     }
     if batch.max_export_batch_size == 0 {
-        return Err(ConfigError::new(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, "0", "a whole number greater than 0"));
+        return Err(ConfigError::new(
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+            "0",
+            "a whole number greater than 0",
+        ));
     }
     Ok(())
 }
@@ -735,7 +795,8 @@ fn parse_propagators(value: &str) -> Result<Propagators, ConfigError> {
 fn parse_headers(name: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let headers = parse::key_value_list(name, value)?;
     for (k, v) in &headers {
-        let ok = http::HeaderName::from_bytes(k.as_bytes()).is_ok() && http::HeaderValue::from_str(v).is_ok();
+        let ok = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
+            && http::HeaderValue::from_str(v).is_ok();
         if !ok {
             return Err(ConfigError::new(
                 name,

@@ -6,8 +6,11 @@ use crate::error::ConfigError;
 
 /// A source of variables: the process environment or a map given by a test or a user.
 pub(crate) struct Vars<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<Result<String, String>> + 'a>,
+    lookup: Lookup<'a>,
 }
+
+/// `None` for unset, `Err(lossy text)` for a value that is not valid Unicode.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<Result<String, String>> + 'a>;
 
 impl<'a> Vars<'a> {
     pub(crate) fn new(lookup: impl Fn(&str) -> Option<Result<String, String>> + 'a) -> Self {
@@ -78,7 +81,11 @@ pub(crate) fn millis(name: &str, value: &str) -> Result<Duration, ConfigError> {
 pub(crate) fn positive(name: &str, value: &str) -> Result<usize, ConfigError> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(ConfigError::new(name, value, "a whole number greater than 0")),
+        _ => Err(ConfigError::new(
+            name,
+            value,
+            "a whole number greater than 0",
+        )),
     }
 }
 
@@ -102,7 +109,10 @@ pub(crate) fn one_of<T: Copy>(
 /// `OTEL_EXPORTER_OTLP_HEADERS`: keys and values are trimmed and percent-decoded; an empty
 /// member (`a=1,,b=2`) is skipped. A member without `=`, an empty key, a `%` not followed by
 /// two hex digits, or a decoded text that is not UTF-8 is an error.
-pub(crate) fn key_value_list(name: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+pub(crate) fn key_value_list(
+    name: &str,
+    value: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
     let expected = "comma-separated key=value pairs, percent-encoded (e.g. k1=v1,k2=v%202)";
     let mut out = Vec::new();
     for member in value.split(',') {
@@ -113,8 +123,10 @@ pub(crate) fn key_value_list(name: &str, value: &str) -> Result<Vec<(String, Str
         let (k, v) = member
             .split_once('=')
             .ok_or_else(|| ConfigError::new(name, value, expected))?;
-        let key = percent_decode(k.trim()).ok_or_else(|| ConfigError::new(name, value, expected))?;
-        let val = percent_decode(v.trim()).ok_or_else(|| ConfigError::new(name, value, expected))?;
+        let key =
+            percent_decode(k.trim()).ok_or_else(|| ConfigError::new(name, value, expected))?;
+        let val =
+            percent_decode(v.trim()).ok_or_else(|| ConfigError::new(name, value, expected))?;
         if key.is_empty() {
             return Err(ConfigError::new(name, value, expected));
         }
@@ -172,7 +184,13 @@ mod tests {
 
     #[test]
     fn ratios() {
-        for (s, want) in [("0", 0.0), ("1", 1.0), ("0.25", 0.25), ("1.0", 1.0), ("1e-1", 0.1)] {
+        for (s, want) in [
+            ("0", 0.0),
+            ("1", 1.0),
+            ("0.25", 0.25),
+            ("1.0", 1.0),
+            ("1e-1", 0.1),
+        ] {
             assert_eq!(ratio("R", s).unwrap(), want);
         }
         for bad in ["-0.1", "1.01", "NaN", "nan", "inf", "abc", "0,5", "10%"] {
@@ -212,6 +230,9 @@ mod tests {
         assert_eq!(vars.get("PADDED").unwrap().as_deref(), Some("x"));
         let err = vars.get("BINARY").unwrap_err();
         assert!(err.to_string().contains("BINARY") && err.to_string().contains("UTF-8"));
-        assert_eq!(vars.first(&["UNSET", "EMPTY", "PADDED"]).unwrap(), Some(("PADDED", "x".into())));
+        assert_eq!(
+            vars.first(&["UNSET", "EMPTY", "PADDED"]).unwrap(),
+            Some(("PADDED", "x".into()))
+        );
     }
 }

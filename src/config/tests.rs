@@ -1,0 +1,324 @@
+use super::*;
+
+fn cfg(pairs: &[(&str, &str)]) -> Result<TelemetryConfig, ConfigError> {
+    TelemetryConfig::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+fn err(pairs: &[(&str, &str)]) -> ConfigError {
+    cfg(pairs).expect_err("configuration should be rejected")
+}
+
+#[test]
+fn defaults_with_an_empty_environment() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.effective_environment(), Environment::Dev);
+    assert_eq!(c.effective_sampler(), Sampler::ParentBasedTraceIdRatio(1.0));
+    assert_eq!(c.effective_traces_exporter(), TracesExporter::Otlp);
+    assert_eq!(c.effective_log_format(), LogFormat::Pretty);
+    assert_eq!(c.effective_protocol(), Protocol::Grpc);
+    assert_eq!(c.traces_endpoint().unwrap(), "http://localhost:4317");
+    assert_eq!(c.timeout, Duration::from_secs(10));
+    assert_eq!(c.compression, Compression::None);
+    assert_eq!(c.batch, BatchSettings::default());
+    assert_eq!(c.log_filter, "info");
+    assert_eq!(c.service_namespace, "octollm");
+    assert!(c.propagators.trace_context && c.propagators.baggage);
+    assert!(c.warnings.is_empty());
+}
+
+#[rustfmt::skip]
+#[test]
+fn environment_selects_sampling_and_log_format_defaults() {
+    let rows = [
+        ("dev", Environment::Dev, 1.0, LogFormat::Pretty),
+        ("development", Environment::Dev, 1.0, LogFormat::Pretty),
+        ("staging", Environment::Staging, 0.1, LogFormat::Json),
+        ("prod", Environment::Prod, 0.1, LogFormat::Json),
+        ("production", Environment::Prod, 0.1, LogFormat::Json),
+        (" PROD ", Environment::Prod, 0.1, LogFormat::Json),
+        ("", Environment::Dev, 1.0, LogFormat::Pretty),
+    ];
+    for (value, env, ratio, format) in rows {
+        let c = cfg(&[("ENVIRONMENT", value)]).unwrap();
+        assert_eq!(c.effective_environment(), env, "{value:?}");
+        assert_eq!(c.effective_sampler().root_ratio(), ratio, "{value:?}");
+        assert_eq!(c.effective_log_format(), format, "{value:?}");
+    }
+}
+
+#[test]
+fn code_wins_over_environment_which_wins_over_defaults() {
+    let c = cfg(&[
+        ("ENVIRONMENT", "prod"),
+        ("OTEL_SAMPLING_RATE", "0.5"),
+        ("LOG_FORMAT", "pretty"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+    ])
+    .unwrap();
+    assert_eq!(c.effective_sampler(), Sampler::ParentBasedTraceIdRatio(0.5));
+    assert_eq!(c.effective_log_format(), LogFormat::Pretty);
+    assert_eq!(c.batch.max_queue_size, 100);
+    assert_eq!(
+        c.batch.max_export_batch_size, 100,
+        "an unset batch size follows the queue"
+    );
+    let c = c
+        .environment(Environment::Dev)
+        .sampler(Sampler::AlwaysOff)
+        .log_format(LogFormat::Json)
+        .protocol(Protocol::Grpc)
+        .max_queue_size(4096);
+    assert_eq!(c.effective_environment(), Environment::Dev);
+    assert_eq!(c.effective_sampler(), Sampler::AlwaysOff);
+    assert_eq!(c.effective_log_format(), LogFormat::Json);
+    assert_eq!(c.effective_protocol(), Protocol::Grpc);
+    assert_eq!(c.batch.max_queue_size, 4096);
+}
+
+#[rustfmt::skip]
+#[test]
+fn endpoint_resolution_follows_the_spec() {
+    let rows: &[(&[(&str, &str)], &str)] = &[
+        (&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")], "http://localhost:4318/v1/traces"),
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")], "http://collector:4317"),
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")], "http://collector:4318/v1/traces"),
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")], "http://collector:4318/v1/traces"),
+        // The signal-specific endpoint is used as it is, and wins over the generic one.
+        (&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4318/custom"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://g:4318"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")], "http://t:4318/custom"),
+        // The signal-specific protocol wins over the generic one.
+        (&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")], "http://localhost:4317"),
+        // A schemeless gRPC endpoint is https unless insecure.
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")], "https://collector:4317"),
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"), ("OTEL_EXPORTER_OTLP_INSECURE", "true")], "http://collector:4317"),
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"), ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "TRUE"), ("OTEL_EXPORTER_OTLP_INSECURE", "false")], "http://collector:4317"),
+        // The seed's JAEGER_ENDPOINT still works, as a deprecated alias.
+        (&[("JAEGER_ENDPOINT", "http://jaeger-collector:4317")], "http://jaeger-collector:4317"),
+        (&[("JAEGER_ENDPOINT", "http://old:4317"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://new:4317")], "http://new:4317"),
+    ];
+    for (vars, want) in rows {
+        let c = cfg(vars).unwrap();
+        assert_eq!(c.traces_endpoint().unwrap(), *want, "{vars:?}");
+    }
+}
+
+#[test]
+fn code_endpoint_is_a_base_url() {
+    let c = cfg(&[(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "http://env:4318/v1/traces",
+    )])
+    .unwrap()
+    .protocol(Protocol::HttpProtobuf)
+    .endpoint("http://code:4318");
+    assert_eq!(c.traces_endpoint().unwrap(), "http://code:4318/v1/traces");
+}
+
+#[test]
+fn jaeger_endpoint_warns() {
+    let c = cfg(&[("JAEGER_ENDPOINT", "http://jaeger:4317")]).unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0].contains("JAEGER_ENDPOINT is deprecated"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn exporter_protocol_and_transport_settings() {
+    let c = cfg(&[
+        ("OTEL_TRACES_EXPORTER", "console"),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20abc,x-tenant=octo",
+        ),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1024"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "1000"),
+        ("OTEL_PROPAGATORS", "tracecontext"),
+    ])
+    .unwrap();
+    assert_eq!(c.effective_traces_exporter(), TracesExporter::Console);
+    assert_eq!(
+        c.headers,
+        vec![
+            ("authorization".to_string(), "Bearer abc".to_string()),
+            ("x-tenant".to_string(), "octo".to_string())
+        ]
+    );
+    assert_eq!(c.timeout, Duration::from_millis(2500));
+    assert_eq!(c.compression, Compression::Gzip);
+    assert_eq!(
+        c.batch,
+        BatchSettings {
+            max_queue_size: 4096,
+            max_export_batch_size: 1024,
+            schedule_delay: Duration::from_millis(200),
+            export_timeout: Duration::from_millis(1000),
+        }
+    );
+    assert!(c.propagators.trace_context && !c.propagators.baggage);
+    let c = cfg(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=1"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "b=2"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "100"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "200"),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+    ])
+    .unwrap();
+    assert_eq!(c.headers, vec![("a".to_string(), "1".to_string())]);
+    assert_eq!(c.timeout, Duration::from_millis(100));
+    assert_eq!(c.compression, Compression::None);
+}
+
+#[test]
+fn sdk_disabled_keeps_ids_but_exports_nothing() {
+    let c = cfg(&[
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_TRACES_EXPORTER", "otlp"),
+    ])
+    .unwrap();
+    assert_eq!(c.effective_traces_exporter(), TracesExporter::None);
+    let c = cfg(&[("OTEL_SDK_DISABLED", "false")]).unwrap();
+    assert_eq!(c.effective_traces_exporter(), TracesExporter::Otlp);
+}
+
+#[rustfmt::skip]
+#[test]
+fn every_bad_variable_is_named_in_the_error() {
+    let rows: &[(&str, &str, &str)] = &[
+        ("ENVIRONMENT", "qa", "dev, staging, prod"),
+        ("OTEL_SAMPLING_RATE", "abc", "0.0 to 1.0"),
+        ("OTEL_TRACES_SAMPLER", "jaeger_remote", "parentbased_traceidratio"),
+        ("OTEL_SDK_DISABLED", "yes", "true or false"),
+        ("OTEL_TRACES_EXPORTER", "zipkin", "otlp, console, none"),
+        ("OTEL_PROPAGATORS", "b3", "tracecontext, baggage, none"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "grpc, http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp", "grpc, http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "novalue", "key=value"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "bad header=1", "HTTP header names"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "k=line%0Abreak", "printable ASCII"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "5s", "milliseconds"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-1", "milliseconds"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli", "gzip, none"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "1", "true or false"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "0", "greater than 0"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "lots", "greater than 0"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096", "from 1 to OTEL_BSP_MAX_QUEUE_SIZE (2048)"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "1.5", "milliseconds"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "soon", "milliseconds"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "team", "key=value"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "team=%zz", "percent-encoded"),
+        ("LOG_FORMAT", "xml", "json, pretty"),
+        ("RUST_LOG", "info,my_crate=loud", "filter directives"),
+    ];
+    for (var, value, accepted) in rows {
+        let e = err(&[(var, value)]);
+        assert_eq!(e.name, *var, "{var}={value}");
+        assert_eq!(e.value, *value, "{var}={value}");
+        let msg = e.to_string();
+        assert!(msg.contains(var) && msg.contains(value) && msg.contains(accepted), "{var}={value}: {msg}");
+    }
+}
+
+#[test]
+fn malformed_endpoints_are_rejected_at_validation() {
+    for (vars, var) in [
+        (
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            vec![("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x:1")],
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ),
+        (vec![("JAEGER_ENDPOINT", "http://")], "JAEGER_ENDPOINT"),
+    ] {
+        let e = cfg(&vars).unwrap().validate().unwrap_err();
+        assert_eq!(e.name, var, "{vars:?}");
+        assert!(e.to_string().contains("http:// or https://"), "{e}");
+    }
+    // Not validated when nothing is exported over OTLP.
+    let c = cfg(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ])
+    .unwrap();
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn code_settings_are_validated_too() {
+    let e = cfg(&[])
+        .unwrap()
+        .sampler(Sampler::TraceIdRatio(1.5))
+        .validate()
+        .unwrap_err();
+    assert_eq!(e.name, "sampler");
+    let e = cfg(&[])
+        .unwrap()
+        .max_export_batch_size(10_000)
+        .validate()
+        .unwrap_err();
+    assert_eq!(e.name, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+    let e = cfg(&[]).unwrap().log_filter("[[").validate().unwrap_err();
+    assert_eq!(e.name, "log_filter");
+}
+
+#[test]
+fn non_unicode_values_are_errors() {
+    let e = TelemetryConfig::from_lookup(|n| {
+        (n == "OTEL_SERVICE_NAME").then(|| Err("\u{FFFD}abc".to_string()))
+    })
+    .unwrap_err();
+    assert_eq!(e.name, "OTEL_SERVICE_NAME");
+    assert!(e.to_string().contains("UTF-8"), "{e}");
+}
+
+#[test]
+fn whitespace_and_empty_values_count_as_unset() {
+    let c = cfg(&[
+        ("ENVIRONMENT", "  "),
+        ("OTEL_SAMPLING_RATE", ""),
+        ("OTEL_SERVICE_NAME", " \t"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+        ("RUST_LOG", ""),
+    ])
+    .unwrap();
+    assert_eq!(c.effective_environment(), Environment::Dev);
+    assert_eq!(c.sampler, None);
+    assert_eq!(c.service_name_env, None);
+    assert_eq!(c.traces_endpoint().unwrap(), "http://localhost:4317");
+    assert_eq!(c.log_filter, "info");
+    let c = cfg(&[
+        ("OTEL_SERVICE_NAME", "  reflex  "),
+        ("OTEL_SAMPLING_RATE", " 0.5 "),
+    ])
+    .unwrap();
+    assert_eq!(c.effective_service_name(), "reflex");
+    assert_eq!(c.effective_sampler().root_ratio(), 0.5);
+}
+
+#[test]
+fn pod_name_then_hostname_then_uuid_identify_the_instance() {
+    let c = cfg(&[("POD_NAME", "pod-1"), ("HOSTNAME", "host-1")]).unwrap();
+    assert_eq!(c.service_instance_id, "pod-1");
+    let c = cfg(&[("HOSTNAME", "host-1")]).unwrap();
+    assert_eq!(c.service_instance_id, "host-1");
+    let a = cfg(&[]).unwrap().service_instance_id;
+    let b = cfg(&[]).unwrap().service_instance_id;
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 36);
+}

@@ -53,11 +53,12 @@ impl OtlpSettings {
 
     #[cfg(feature = "grpc")]
     fn build_grpc(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
-        use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
         use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+        use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
         let mut headers = http::HeaderMap::new();
         for (k, v) in &self.headers {
-            let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k:?}: {e}"))?;
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("header {k:?}: {e}"))?;
             let value = http::HeaderValue::from_str(v).map_err(|e| format!("header {k:?}: {e}"))?;
             headers.insert(name, value);
         }
@@ -75,9 +76,11 @@ impl OtlpSettings {
 
     #[cfg(not(feature = "grpc"))]
     fn build_grpc(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
-        Err("OTLP/gRPC needs the `grpc` cargo feature of octollm-telemetry; enable it or set \
+        Err(
+            "OTLP/gRPC needs the `grpc` cargo feature of octollm-telemetry; enable it or set \
              OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
-            .into())
+                .into(),
+        )
     }
 
     #[cfg(feature = "http-proto")]
@@ -98,16 +101,18 @@ impl OtlpSettings {
 
     #[cfg(not(feature = "http-proto"))]
     fn build_http(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
-        Err("OTLP/HTTP needs the `http-proto` cargo feature of octollm-telemetry; enable it or \
+        Err(
+            "OTLP/HTTP needs the `http-proto` cargo feature of octollm-telemetry; enable it or \
              set OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
-            .into())
+                .into(),
+        )
     }
 }
 
 /// The exporters the export thread can drive.
 #[derive(Debug)]
 pub(crate) enum AnyExporter {
-    Otlp(opentelemetry_otlp::SpanExporter),
+    Otlp(Box<opentelemetry_otlp::SpanExporter>),
     Console(ConsoleExporter),
 }
 
@@ -115,14 +120,20 @@ pub(crate) enum AnyExporter {
 pub(crate) type ExporterFactory = Box<dyn FnOnce() -> Result<AnyExporter, String> + Send>;
 
 impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
-    async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
         match self {
             AnyExporter::Otlp(e) => e.export(batch).await,
             AnyExporter::Console(e) => e.export(batch).await,
         }
     }
 
-    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
         match self {
             AnyExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
             AnyExporter::Console(e) => e.shutdown_with_timeout(timeout),

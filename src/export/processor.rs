@@ -84,8 +84,7 @@ impl BatchProcessor {
         counters: Arc<Counters>,
         warn_sink: WarnSink,
         flush_timeout: Duration,
-    ) -> Result<Self, crate::InitError>
-    {
+    ) -> Result<Self, crate::InitError> {
         let (spans, spans_rx) = mpsc::channel(settings.max_queue_size);
         let (control, control_rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<(), String>>(1);
@@ -94,7 +93,10 @@ impl BatchProcessor {
             .name("octollm-telemetry-export".into())
             .spawn(move || {
                 let _no_self_telemetry = tracing::dispatcher::set_default(&Dispatch::none());
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(format!("cannot start the export runtime: {e}")));
@@ -142,7 +144,11 @@ impl BatchProcessor {
         }
     }
 
-    fn request(&self, make: impl FnOnce(std_mpsc::SyncSender<OTelSdkResult>) -> Control, wait: Duration) -> OTelSdkResult {
+    fn request(
+        &self,
+        make: impl FnOnce(std_mpsc::SyncSender<OTelSdkResult>) -> Control,
+        wait: Duration,
+    ) -> OTelSdkResult {
         let (tx, rx) = std_mpsc::sync_channel(1);
         self.control
             .send(make(tx))
@@ -193,10 +199,15 @@ struct Worker<E> {
 }
 
 impl<E: SpanExporter> Worker<E> {
-    async fn run(mut self, mut spans: mpsc::Receiver<SpanData>, mut control: mpsc::UnboundedReceiver<Control>) {
+    async fn run(
+        mut self,
+        mut spans: mpsc::Receiver<SpanData>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
         let max_batch = self.settings.max_export_batch_size;
         let mut batch: Vec<SpanData> = Vec::with_capacity(max_batch);
-        let mut ticker = tokio::time::interval(self.settings.schedule_delay.max(Duration::from_millis(1)));
+        let mut ticker =
+            tokio::time::interval(self.settings.schedule_delay.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -247,7 +258,12 @@ impl<E: SpanExporter> Worker<E> {
     }
 
     /// Exports everything queued so far, batch by batch, until `deadline`.
-    async fn drain(&mut self, spans: &mut mpsc::Receiver<SpanData>, batch: &mut Vec<SpanData>, deadline: Instant) -> OTelSdkResult {
+    async fn drain(
+        &mut self,
+        spans: &mut mpsc::Receiver<SpanData>,
+        batch: &mut Vec<SpanData>,
+        deadline: Instant,
+    ) -> OTelSdkResult {
         let mut result = Ok(());
         loop {
             while batch.len() < self.settings.max_export_batch_size {
@@ -276,7 +292,10 @@ impl<E: SpanExporter> Worker<E> {
 
     async fn export(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> OTelSdkResult {
         let count = batch.len() as u64;
-        let spans = std::mem::replace(batch, Vec::with_capacity(self.settings.max_export_batch_size));
+        let spans = std::mem::replace(
+            batch,
+            Vec::with_capacity(self.settings.max_export_batch_size),
+        );
         let limit = deadline
             .saturating_duration_since(Instant::now())
             .min(self.settings.export_timeout);
@@ -289,7 +308,9 @@ impl<E: SpanExporter> Worker<E> {
                 self.counters.exported.fetch_add(count, Ordering::Relaxed);
             }
             Err(e) => {
-                self.counters.failed_spans.fetch_add(count, Ordering::Relaxed);
+                self.counters
+                    .failed_spans
+                    .fetch_add(count, Ordering::Relaxed);
                 let failures = self.counters.failed_exports.fetch_add(1, Ordering::Relaxed) + 1;
                 if due(&mut self.last_failure_warning) {
                     self.warn(|| {

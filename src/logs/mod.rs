@@ -72,8 +72,9 @@ pub(crate) fn build_filter(directives: &str) -> Result<EnvFilter, ConfigError> {
     for target in HELD_AT_WARN {
         let named = directives.split(',').any(|d| {
             let d = d.trim();
-            d.strip_prefix(target)
-                .is_some_and(|rest| rest.starts_with('=') || rest.starts_with("::") || rest.starts_with('['))
+            d.strip_prefix(target).is_some_and(|rest| {
+                rest.starts_with('=') || rest.starts_with("::") || rest.starts_with('[')
+            })
         });
         if !named {
             full.push(',');
@@ -120,9 +121,15 @@ mod tests {
     #[test]
     fn export_path_is_held_at_warn_unless_named() {
         let filter = build_filter("info").unwrap().to_string();
-        assert!(filter.contains("tonic=warn") && filter.contains("opentelemetry=warn"), "{filter}");
+        assert!(
+            filter.contains("tonic=warn") && filter.contains("opentelemetry=warn"),
+            "{filter}"
+        );
         let filter = build_filter("debug,hyper=trace").unwrap().to_string();
-        assert!(filter.contains("hyper=trace") && !filter.contains("hyper=warn"), "{filter}");
+        assert!(
+            filter.contains("hyper=trace") && !filter.contains("hyper=warn"),
+            "{filter}"
+        );
         assert!(filter.contains("h2=warn"), "{filter}");
     }
 
