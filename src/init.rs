@@ -2,12 +2,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkError;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -15,8 +14,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use crate::config::{LogFormat, TelemetryConfig, TracesExporter};
 use crate::error::{InitError, ShutdownError};
 use crate::export::{
-    AnyExporter, BatchProcessor, ConsoleExporter, Counters, ExportStats, ExporterFactory,
-    OtlpSettings, WarnSink,
+    AnyExporter, BatchProcessor, ConsoleExporter, Counters, ExportRuntime, ExportStats,
+    ExporterFactory, OtlpSettings, WarnSink,
 };
 use crate::logs::{self, JsonFormat};
 
@@ -63,42 +62,44 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     let (sampler, sampler_source) = config.sampler_with_source();
     let counters = Arc::new(Counters::default());
     let warn_sink: WarnSink = Arc::new(OnceLock::new());
+    let runtime = ExportRuntime::start()?;
     let exporter = config.effective_traces_exporter();
 
+    let make: Option<ExporterFactory> = match exporter {
+        TracesExporter::None => None,
+        TracesExporter::Console => Some(Box::new(|| {
+            Ok(AnyExporter::Console(ConsoleExporter::default()))
+        })),
+        TracesExporter::Otlp => {
+            let settings = OtlpSettings::traces(&config)?;
+            let handle = runtime.handle().clone();
+            Some(Box::new(move || {
+                settings
+                    .build_spans(handle)
+                    .map(|e| AnyExporter::Otlp(Box::new(e)))
+            }))
+        }
+    };
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler.to_sdk())
         .with_resource(resource.clone());
-    let processor = |make| {
-        BatchProcessor::spawn(
+    if let Some(make) = make {
+        builder = builder.with_span_processor(BatchProcessor::spawn(
+            &runtime,
             make,
             resource.clone(),
             config.batch,
             Arc::clone(&counters),
             Arc::clone(&warn_sink),
             config.shutdown_timeout,
-        )
-    };
-    let mut endpoint = None;
-    match exporter {
-        TracesExporter::None => {}
-        TracesExporter::Console => {
-            let make: ExporterFactory =
-                Box::new(|| Ok(AnyExporter::Console(ConsoleExporter::default())));
-            builder = builder.with_span_processor(processor(make)?);
-        }
-        TracesExporter::Otlp => {
-            let settings = OtlpSettings::from_config(&config)?;
-            endpoint = Some(settings.endpoint.clone());
-            let make: ExporterFactory =
-                Box::new(move || settings.build().map(|e| AnyExporter::Otlp(Box::new(e))));
-            builder = builder.with_span_processor(processor(make)?);
-        }
+        )?);
     }
-    let provider = builder.build();
+    let tracer_provider = builder.build();
+    let meter_provider = crate::metrics::provider(&config, &resource, &runtime, &counters)?;
 
     let service_name = config.effective_service_name();
     let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("octollm-telemetry"))
+        .with_tracer(tracer_provider.tracer("octollm-telemetry"))
         .with_threads(false)
         .with_tracked_inactivity(false);
     let format = config.effective_log_format();
@@ -133,16 +134,15 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     let _ = tracing_log::LogTracer::init();
     let _ = warn_sink.set(dispatch);
 
-    let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
-    if config.propagators.trace_context {
-        propagators.push(Box::new(TraceContextPropagator::new()));
+    crate::propagation::install(config.propagators);
+    crate::http::install(&tracer_provider, meter_provider.as_ref());
+    opentelemetry::global::set_tracer_provider(tracer_provider.clone());
+    if let Some(provider) = &meter_provider {
+        opentelemetry::global::set_meter_provider(provider.clone());
     }
-    if config.propagators.baggage {
-        propagators.push(Box::new(BaggagePropagator::new()));
-    }
-    opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(propagators));
-    opentelemetry::global::set_tracer_provider(provider.clone());
 
+    let traces_endpoint =
+        (exporter == TracesExporter::Otlp).then(|| config.traces_endpoint().unwrap_or_default());
     tracing::info!(
         target: "octollm_telemetry",
         service_name = %service_name,
@@ -152,8 +152,9 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         sampling_ratio = sampler.root_ratio(),
         sampler_source = sampler_source.as_str(),
         exporter = config.traces_exporter_name(),
-        endpoint = endpoint.as_deref().unwrap_or("-"),
-        protocol = if exporter == TracesExporter::Otlp { config.protocol.as_str() } else { "-" },
+        endpoint = traces_endpoint.as_deref().unwrap_or("-"),
+        protocol = if exporter == TracesExporter::Otlp { config.traces.protocol.as_str() } else { "-" },
+        metrics_exporter = config.effective_metrics_exporter().as_str(),
         sdk_disabled = config.sdk_disabled,
         log_format = ?format,
         "telemetry initialized"
@@ -163,7 +164,9 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     }
 
     Ok(TelemetryGuard {
-        tracer_provider: Some(provider),
+        tracer_provider: Some(tracer_provider),
+        meter_provider,
+        runtime: Some(runtime),
         counters,
         shutdown_timeout: config.shutdown_timeout,
     })
@@ -179,6 +182,9 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
 #[derive(Debug)]
 pub struct TelemetryGuard {
     tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    /// Dropped last: the exporters run on it until both providers are shut down.
+    runtime: Option<ExportRuntime>,
     counters: Arc<Counters>,
     shutdown_timeout: Duration,
 }
@@ -202,12 +208,18 @@ impl TelemetryGuard {
     /// [`ShutdownError::Timeout`] when the deadline ran out, [`ShutdownError::Failed`] when the
     /// export failed.
     pub fn force_flush(&self) -> Result<(), ShutdownError> {
-        match &self.tracer_provider {
-            Some(provider) => provider
-                .force_flush()
-                .map_err(|e| to_shutdown_error(e, self.shutdown_timeout)),
-            None => Ok(()),
+        let mut errors = Vec::new();
+        if let Some(provider) = &self.meter_provider {
+            if let Err(e) = provider.force_flush() {
+                errors.push(to_shutdown_error("metrics", e, self.shutdown_timeout));
+            }
         }
+        if let Some(provider) = &self.tracer_provider {
+            if let Err(e) = provider.force_flush() {
+                errors.push(to_shutdown_error("traces", e, self.shutdown_timeout));
+            }
+        }
+        combine(errors)
     }
 
     /// Flushes the pending telemetry and stops the pipelines, within the shutdown deadline
@@ -222,14 +234,23 @@ impl TelemetryGuard {
     }
 
     fn shutdown_inner(&mut self) -> Result<(), ShutdownError> {
-        let Some(provider) = self.tracer_provider.take() else {
-            return Ok(());
-        };
-        let timeout = self.shutdown_timeout;
-        match provider.shutdown_with_timeout(timeout) {
-            Ok(()) | Err(OTelSdkError::AlreadyShutdown) => Ok(()),
-            Err(e) => Err(to_shutdown_error(e, timeout)),
+        let deadline = Instant::now() + self.shutdown_timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let mut errors = Vec::new();
+        if let Some(provider) = self.meter_provider.take() {
+            match provider.shutdown_with_timeout(left()) {
+                Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
+                Err(e) => errors.push(to_shutdown_error("metrics", e, self.shutdown_timeout)),
+            }
         }
+        if let Some(provider) = self.tracer_provider.take() {
+            match provider.shutdown_with_timeout(left()) {
+                Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
+                Err(e) => errors.push(to_shutdown_error("traces", e, self.shutdown_timeout)),
+            }
+        }
+        self.runtime.take();
+        combine(errors)
     }
 }
 
@@ -241,15 +262,20 @@ impl Drop for TelemetryGuard {
     }
 }
 
-fn to_shutdown_error(e: OTelSdkError, deadline: Duration) -> ShutdownError {
+fn to_shutdown_error(signal: &'static str, e: OTelSdkError, deadline: Duration) -> ShutdownError {
     match e {
-        OTelSdkError::Timeout(_) => ShutdownError::Timeout {
-            signal: "traces",
-            deadline,
-        },
+        OTelSdkError::Timeout(_) => ShutdownError::Timeout { signal, deadline },
         other => ShutdownError::Failed {
-            signal: "traces",
+            signal,
             reason: other.to_string(),
         },
+    }
+}
+
+fn combine(mut errors: Vec<ShutdownError>) -> Result<(), ShutdownError> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(ShutdownError::Several(errors)),
     }
 }

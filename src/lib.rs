@@ -101,14 +101,19 @@
 mod config;
 mod error;
 mod export;
+pub mod http;
 mod init;
 pub mod logs;
 pub mod manifests;
+pub mod metrics;
+mod propagation;
 pub mod resource;
 mod sampling;
 
 pub use config::vars;
-pub use config::{Compression, Environment, LogFormat, Protocol, TelemetryConfig, TracesExporter};
+pub use config::{
+    Compression, Environment, LogFormat, MetricsExporter, Protocol, TelemetryConfig, TracesExporter,
+};
 pub use error::{ConfigError, InitError, ShutdownError};
 pub use export::ExportStats;
 pub use init::{init_telemetry, TelemetryGuard};

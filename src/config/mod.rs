@@ -1,6 +1,7 @@
 //! [`TelemetryConfig`]: everything `init_telemetry` needs, read from the environment and
 //! adjusted in code.
 
+mod otlp;
 pub(crate) mod parse;
 pub mod vars;
 
@@ -9,6 +10,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
+pub(crate) use otlp::OtlpSignal;
 pub(crate) use vars::*;
 
 use crate::error::{ConfigError, InitError};
@@ -67,6 +69,28 @@ impl TracesExporter {
     }
 }
 
+/// How metrics leave the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsExporter {
+    /// Served in the Prometheus text format by [`crate::metrics`] for a scrape (the default:
+    /// the shipped Prometheus scrapes every service).
+    Prometheus,
+    /// Pushed over OTLP every `OTEL_METRIC_EXPORT_INTERVAL`.
+    Otlp,
+    /// Not exported (instruments are no-ops).
+    None,
+}
+
+impl MetricsExporter {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MetricsExporter::Prometheus => "prometheus",
+            MetricsExporter::Otlp => "otlp",
+            MetricsExporter::None => "none",
+        }
+    }
+}
+
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -82,13 +106,6 @@ impl Protocol {
         match self {
             Protocol::Grpc => "grpc",
             Protocol::HttpProtobuf => "http/protobuf",
-        }
-    }
-
-    fn default_endpoint(self) -> &'static str {
-        match self {
-            Protocol::Grpc => "http://localhost:4317",
-            Protocol::HttpProtobuf => "http://localhost:4318/v1/traces",
         }
     }
 }
@@ -186,13 +203,12 @@ pub struct TelemetryConfig {
     pub(crate) sampler: Option<(Sampler, SamplerSource)>,
     pub(crate) sdk_disabled: bool,
     pub(crate) traces_exporter: TracesExporter,
-    pub(crate) protocol: Protocol,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (or the code's `endpoint`), shared by the signals.
     pub(crate) otlp_endpoint: Option<(String, &'static str)>,
-    pub(crate) traces_endpoint: Option<(String, &'static str)>,
-    pub(crate) insecure: bool,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) timeout: Duration,
-    pub(crate) compression: Compression,
+    pub(crate) traces: OtlpSignal,
+    pub(crate) metrics: OtlpSignal,
+    pub(crate) metrics_exporter: MetricsExporter,
+    pub(crate) metric_export_interval: Duration,
     pub(crate) batch: BatchSettings,
     pub(crate) propagators: Propagators,
     pub(crate) log_format: Option<LogFormat>,
@@ -335,28 +351,13 @@ impl TelemetryConfig {
             },
         };
 
-        let protocol = match vars.first(&[
-            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-            OTEL_EXPORTER_OTLP_PROTOCOL,
-        ])? {
-            Some((name, v)) => parse::one_of(
-                name,
-                &v,
-                &[
-                    ("grpc", Protocol::Grpc),
-                    ("http/protobuf", Protocol::HttpProtobuf),
-                ],
-            )?,
-            None => Protocol::default(),
-        };
-        let traces_endpoint = vars
-            .get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)?
-            .map(|v| (v, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT));
+        let traces = OtlpSignal::from_vars(&vars, &otlp::TRACES)?;
+        let metrics = OtlpSignal::from_vars(&vars, &otlp::METRICS)?;
         let mut otlp_endpoint = vars
             .get(OTEL_EXPORTER_OTLP_ENDPOINT)?
             .map(|v| (v, OTEL_EXPORTER_OTLP_ENDPOINT));
         if let Some(jaeger) = vars.get(JAEGER_ENDPOINT)? {
-            if otlp_endpoint.is_none() && traces_endpoint.is_none() {
+            if otlp_endpoint.is_none() && traces.endpoint.is_none() {
                 warnings.push(format!(
                     "{JAEGER_ENDPOINT} is deprecated: set {OTEL_EXPORTER_OTLP_ENDPOINT} instead \
                      (using {jaeger:?} as the OTLP endpoint)"
@@ -368,37 +369,30 @@ impl TelemetryConfig {
                 ));
             }
         }
-        let insecure = match vars.first(&[
-            OTEL_EXPORTER_OTLP_TRACES_INSECURE,
-            OTEL_EXPORTER_OTLP_INSECURE,
-        ])? {
-            Some((name, v)) => parse::boolean(name, &v)?,
-            None => false,
-        };
-        let headers = match vars.first(&[
-            OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-            OTEL_EXPORTER_OTLP_HEADERS,
-        ])? {
-            Some((name, v)) => parse_headers(name, &v)?,
-            None => Vec::new(),
-        };
-        let timeout = match vars.first(&[
-            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
-            OTEL_EXPORTER_OTLP_TIMEOUT,
-        ])? {
-            Some((name, v)) => parse::millis(name, &v)?,
-            None => Duration::from_millis(10_000),
-        };
-        let compression = match vars.first(&[
-            OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
-            OTEL_EXPORTER_OTLP_COMPRESSION,
-        ])? {
-            Some((name, v)) => parse::one_of(
-                name,
+        let metrics_exporter = match vars.get(OTEL_METRICS_EXPORTER)? {
+            Some(v) => parse::one_of(
+                OTEL_METRICS_EXPORTER,
                 &v,
-                &[("gzip", Compression::Gzip), ("none", Compression::None)],
+                &[
+                    ("prometheus", MetricsExporter::Prometheus),
+                    ("otlp", MetricsExporter::Otlp),
+                    ("none", MetricsExporter::None),
+                ],
             )?,
-            None => Compression::None,
+            None => MetricsExporter::Prometheus,
+        };
+        let metric_export_interval = match vars.get(OTEL_METRIC_EXPORT_INTERVAL)? {
+            Some(v) => match parse::millis(OTEL_METRIC_EXPORT_INTERVAL, &v)? {
+                d if d.is_zero() => {
+                    return Err(ConfigError::new(
+                        OTEL_METRIC_EXPORT_INTERVAL,
+                        v,
+                        "a whole number of milliseconds greater than 0",
+                    ))
+                }
+                d => d,
+            },
+            None => Duration::from_millis(60_000),
         };
 
         let mut batch = BatchSettings::default();
@@ -446,13 +440,11 @@ impl TelemetryConfig {
             sampler,
             sdk_disabled,
             traces_exporter,
-            protocol,
             otlp_endpoint,
-            traces_endpoint,
-            insecure,
-            headers,
-            timeout,
-            compression,
+            traces,
+            metrics,
+            metrics_exporter,
+            metric_export_interval,
             batch,
             propagators,
             log_format,
@@ -522,7 +514,8 @@ impl TelemetryConfig {
     /// The OTLP transport. Wins over `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`; defaults to
     /// [`Protocol::Grpc`] (or HTTP when only the `http-proto` feature is enabled).
     pub fn protocol(mut self, protocol: Protocol) -> Self {
-        self.protocol = protocol;
+        self.traces.protocol = protocol;
+        self.metrics.protocol = protocol;
         self
     }
 
@@ -532,21 +525,24 @@ impl TelemetryConfig {
     /// `http://localhost:4318/v1/traces` (HTTP).
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.otlp_endpoint = Some((url.into(), "endpoint"));
-        self.traces_endpoint = None;
+        self.traces.endpoint = None;
+        self.metrics.endpoint = None;
         self
     }
 
     /// The OTLP export timeout. Wins over `OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT`; defaults to
     /// 10 s.
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.traces.timeout = timeout;
+        self.metrics.timeout = timeout;
         self
     }
 
     /// OTLP request compression. Wins over `OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION`;
     /// defaults to none.
     pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = compression;
+        self.traces.compression = compression;
+        self.metrics.compression = compression;
         self
     }
 
@@ -654,9 +650,9 @@ impl TelemetryConfig {
         }
     }
 
-    /// The OTLP transport.
+    /// The OTLP transport of traces.
     pub fn effective_protocol(&self) -> Protocol {
-        self.protocol
+        self.traces.protocol
     }
 
     /// The URL spans are sent to, following the spec's rules: the traces endpoint as it is,
@@ -667,33 +663,40 @@ impl TelemetryConfig {
     ///
     /// A [`ConfigError`] naming the variable when the result is not an `http(s)` URL.
     pub fn traces_endpoint(&self) -> Result<String, ConfigError> {
-        let (raw, source) = match (&self.traces_endpoint, &self.otlp_endpoint) {
-            (Some((url, source)), _) => (url.clone(), *source),
-            (None, Some((base, source))) => match self.protocol {
-                Protocol::Grpc => (base.clone(), *source),
-                Protocol::HttpProtobuf => {
-                    (format!("{}/v1/traces", base.trim_end_matches('/')), *source)
-                }
-            },
-            (None, None) => return Ok(self.protocol.default_endpoint().to_owned()),
-        };
-        let has_scheme = raw.starts_with("http://") || raw.starts_with("https://");
-        let url = match (has_scheme, self.protocol) {
-            (true, _) => raw.clone(),
-            (false, Protocol::Grpc) if !raw.contains("://") => {
-                let scheme = if self.insecure { "http" } else { "https" };
-                format!("{scheme}://{raw}")
-            }
-            _ => String::new(),
-        };
-        match url.parse::<http::Uri>() {
-            Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => Ok(url),
-            _ => Err(ConfigError::new(
-                source,
-                raw,
-                "an http:// or https:// URL with a host (e.g. http://otel-collector:4317)",
-            )),
+        self.traces.url(self.otlp_endpoint.as_ref())
+    }
+
+    /// The URL metrics are pushed to with `OTEL_METRICS_EXPORTER=otlp` (rules as for
+    /// [`traces_endpoint`](Self::traces_endpoint), with `/v1/metrics`).
+    ///
+    /// # Errors
+    ///
+    /// As [`traces_endpoint`](Self::traces_endpoint).
+    pub fn metrics_endpoint(&self) -> Result<String, ConfigError> {
+        self.metrics.url(self.otlp_endpoint.as_ref())
+    }
+
+    /// How metrics leave the process.
+    pub fn effective_metrics_exporter(&self) -> MetricsExporter {
+        if self.sdk_disabled {
+            MetricsExporter::None
+        } else {
+            self.metrics_exporter
         }
+    }
+
+    /// How metrics leave the process. Wins over `OTEL_METRICS_EXPORTER`; defaults to
+    /// [`MetricsExporter::Prometheus`].
+    pub fn metrics_exporter(mut self, exporter: MetricsExporter) -> Self {
+        self.metrics_exporter = exporter;
+        self
+    }
+
+    /// Time between two OTLP metric pushes. Wins over `OTEL_METRIC_EXPORT_INTERVAL`; defaults
+    /// to 60 s.
+    pub fn metric_export_interval(mut self, interval: Duration) -> Self {
+        self.metric_export_interval = interval;
+        self
     }
 
     /// Where log lines are written (any `tracing_subscriber` [`MakeWriter`]); defaults to
@@ -725,6 +728,16 @@ impl TelemetryConfig {
         crate::logs::validate_filter("log_filter", &self.log_filter)?;
         if self.effective_traces_exporter() == TracesExporter::Otlp {
             self.traces_endpoint()?;
+        }
+        if self.effective_metrics_exporter() == MetricsExporter::Otlp {
+            self.metrics_endpoint()?;
+        }
+        if self.metric_export_interval.is_zero() {
+            return Err(ConfigError::new(
+                "metric_export_interval",
+                "0",
+                "a duration greater than 0",
+            ));
         }
         Ok(())
     }
@@ -790,22 +803,6 @@ fn parse_propagators(value: &str) -> Result<Propagators, ConfigError> {
         }
     }
     Ok(p)
-}
-
-fn parse_headers(name: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let headers = parse::key_value_list(name, value)?;
-    for (k, v) in &headers {
-        let ok = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
-            && http::HeaderValue::from_str(v).is_ok();
-        if !ok {
-            return Err(ConfigError::new(
-                name,
-                value,
-                "key=value pairs whose keys are HTTP header names and values printable ASCII",
-            ));
-        }
-    }
-    Ok(headers)
 }
 
 #[cfg(test)]

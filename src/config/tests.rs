@@ -17,8 +17,8 @@ fn defaults_with_an_empty_environment() {
     assert_eq!(c.effective_log_format(), LogFormat::Pretty);
     assert_eq!(c.effective_protocol(), Protocol::Grpc);
     assert_eq!(c.traces_endpoint().unwrap(), "http://localhost:4317");
-    assert_eq!(c.timeout, Duration::from_secs(10));
-    assert_eq!(c.compression, Compression::None);
+    assert_eq!(c.traces.timeout, Duration::from_secs(10));
+    assert_eq!(c.traces.compression, Compression::None);
     assert_eq!(c.batch, BatchSettings::default());
     assert_eq!(c.log_filter, "info");
     assert_eq!(c.service_namespace, "octollm");
@@ -144,14 +144,14 @@ fn exporter_protocol_and_transport_settings() {
     .unwrap();
     assert_eq!(c.effective_traces_exporter(), TracesExporter::Console);
     assert_eq!(
-        c.headers,
+        c.traces.headers,
         vec![
             ("authorization".to_string(), "Bearer abc".to_string()),
             ("x-tenant".to_string(), "octo".to_string())
         ]
     );
-    assert_eq!(c.timeout, Duration::from_millis(2500));
-    assert_eq!(c.compression, Compression::Gzip);
+    assert_eq!(c.traces.timeout, Duration::from_millis(2500));
+    assert_eq!(c.traces.compression, Compression::Gzip);
     assert_eq!(
         c.batch,
         BatchSettings {
@@ -171,9 +171,9 @@ fn exporter_protocol_and_transport_settings() {
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
     ])
     .unwrap();
-    assert_eq!(c.headers, vec![("a".to_string(), "1".to_string())]);
-    assert_eq!(c.timeout, Duration::from_millis(100));
-    assert_eq!(c.compression, Compression::None);
+    assert_eq!(c.traces.headers, vec![("a".to_string(), "1".to_string())]);
+    assert_eq!(c.traces.timeout, Duration::from_millis(100));
+    assert_eq!(c.traces.compression, Compression::None);
 }
 
 #[test]

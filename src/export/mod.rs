@@ -1,17 +1,20 @@
 //! Span export: the batch processor and the exporters it drives.
 
 mod console;
+#[cfg(feature = "http-proto")]
+mod http_client;
 mod processor;
+mod runtime;
 
 pub use processor::ExportStats;
 pub(crate) use processor::{BatchProcessor, Counters, WarnSink};
 
 pub(crate) use console::ConsoleExporter;
+pub(crate) use runtime::ExportRuntime;
 
-use crate::config::{Compression, Protocol, TelemetryConfig};
+use crate::config::{Compression, OtlpSignal, Protocol, TelemetryConfig};
 
-/// What the export thread needs to build the OTLP exporter (it is built there, inside the
-/// thread's own Tokio runtime).
+/// What the export runtime needs to build an OTLP exporter of one signal.
 #[derive(Debug, Clone)]
 pub(crate) struct OtlpSettings {
     pub(crate) protocol: Protocol,
@@ -22,11 +25,22 @@ pub(crate) struct OtlpSettings {
 }
 
 impl OtlpSettings {
-    pub(crate) fn from_config(config: &TelemetryConfig) -> Result<Self, crate::InitError> {
-        let endpoint = config.traces_endpoint()?;
+    pub(crate) fn traces(config: &TelemetryConfig) -> Result<Self, crate::InitError> {
+        Self::new("traces", &config.traces, config.traces_endpoint()?)
+    }
+
+    pub(crate) fn metrics(config: &TelemetryConfig) -> Result<Self, crate::InitError> {
+        Self::new("metrics", &config.metrics, config.metrics_endpoint()?)
+    }
+
+    fn new(
+        signal: &'static str,
+        otlp: &OtlpSignal,
+        endpoint: String,
+    ) -> Result<Self, crate::InitError> {
         if endpoint.starts_with("https://") {
             return Err(crate::InitError::Exporter {
-                signal: "traces",
+                signal,
                 reason: format!(
                     "endpoint {endpoint} uses TLS, which this build does not include: use an \
                      http:// endpoint (an in-cluster collector), or for a schemeless gRPC \
@@ -35,26 +49,27 @@ impl OtlpSettings {
             });
         }
         Ok(Self {
-            protocol: config.protocol,
+            protocol: otlp.protocol,
             endpoint,
-            headers: config.headers.clone(),
-            timeout: config.timeout,
-            compression: config.compression,
+            headers: otlp.headers.clone(),
+            timeout: otlp.timeout,
+            compression: otlp.compression,
         })
     }
 
-    /// Builds the exporter; must run inside a Tokio runtime.
-    pub(crate) fn build(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    fn missing_feature(&self) -> String {
         match self.protocol {
-            Protocol::Grpc => self.build_grpc(),
-            Protocol::HttpProtobuf => self.build_http(),
+            Protocol::Grpc => "OTLP/gRPC needs the `grpc` cargo feature of octollm-telemetry; enable it \
+                               or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+                .into(),
+            Protocol::HttpProtobuf => "OTLP/HTTP needs the `http-proto` cargo feature of \
+                                       octollm-telemetry; enable it or set OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
+                .into(),
         }
     }
 
     #[cfg(feature = "grpc")]
-    fn build_grpc(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
-        use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
-        use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+    fn metadata(&self) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, String> {
         let mut headers = http::HeaderMap::new();
         for (k, v) in &self.headers {
             let name = http::HeaderName::from_bytes(k.as_bytes())
@@ -62,52 +77,61 @@ impl OtlpSettings {
             let value = http::HeaderValue::from_str(v).map_err(|e| format!("header {k:?}: {e}"))?;
             headers.insert(name, value);
         }
-        let metadata = MetadataMap::from_headers(headers);
-        let mut builder = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(self.endpoint)
-            .with_timeout(self.timeout)
-            .with_metadata(metadata);
-        if self.compression == Compression::Gzip {
-            builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-        }
-        builder.build().map_err(|e| e.to_string())
-    }
-
-    #[cfg(not(feature = "grpc"))]
-    fn build_grpc(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
-        Err(
-            "OTLP/gRPC needs the `grpc` cargo feature of octollm-telemetry; enable it or set \
-             OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
-                .into(),
-        )
-    }
-
-    #[cfg(feature = "http-proto")]
-    fn build_http(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
-        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-        let mut builder = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_http_client(reqwest::Client::new())
-            .with_endpoint(self.endpoint)
-            .with_timeout(self.timeout)
-            .with_headers(self.headers.into_iter().collect());
-        if self.compression == Compression::Gzip {
-            builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-        }
-        builder.build().map_err(|e| e.to_string())
-    }
-
-    #[cfg(not(feature = "http-proto"))]
-    fn build_http(self) -> Result<opentelemetry_otlp::SpanExporter, String> {
-        Err(
-            "OTLP/HTTP needs the `http-proto` cargo feature of octollm-telemetry; enable it or \
-             set OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
-                .into(),
-        )
+        Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers))
     }
 }
+
+/// Declares `build_spans` / `build_metrics`: the same builder calls for both signals.
+macro_rules! otlp_builders {
+    ($name:ident, $exporter:ty) => {
+        impl OtlpSettings {
+            /// Builds the exporter; must run on the export runtime.
+            #[allow(unused_variables, unreachable_code)]
+            pub(crate) fn $name(
+                self,
+                runtime: tokio::runtime::Handle,
+            ) -> Result<$exporter, String> {
+                match self.protocol {
+                    #[cfg(feature = "grpc")]
+                    Protocol::Grpc => {
+                        use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+                        let mut builder = <$exporter>::builder()
+                            .with_tonic()
+                            .with_endpoint(self.endpoint.clone())
+                            .with_timeout(self.timeout)
+                            .with_metadata(self.metadata()?);
+                        if self.compression == Compression::Gzip {
+                            builder =
+                                builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                        }
+                        builder.build().map_err(|e| e.to_string())
+                    }
+                    #[cfg(feature = "http-proto")]
+                    Protocol::HttpProtobuf => {
+                        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+                        let mut builder = <$exporter>::builder()
+                            .with_http()
+                            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                            .with_http_client(http_client::OnRuntime::new(runtime))
+                            .with_endpoint(self.endpoint.clone())
+                            .with_timeout(self.timeout)
+                            .with_headers(self.headers.iter().cloned().collect());
+                        if self.compression == Compression::Gzip {
+                            builder =
+                                builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                        }
+                        builder.build().map_err(|e| e.to_string())
+                    }
+                    #[allow(unreachable_patterns)]
+                    _ => Err(self.missing_feature()),
+                }
+            }
+        }
+    };
+}
+
+otlp_builders!(build_spans, opentelemetry_otlp::SpanExporter);
+otlp_builders!(build_metrics, opentelemetry_otlp::MetricExporter);
 
 /// The exporters the export thread can drive.
 #[derive(Debug)]
@@ -117,7 +141,7 @@ pub(crate) enum AnyExporter {
 }
 
 /// Builds the exporter on the export thread.
-pub(crate) type ExporterFactory = Box<dyn FnOnce() -> Result<AnyExporter, String> + Send>;
+pub(crate) type ExporterFactory = Box<dyn FnOnce() -> Result<AnyExporter, String> + Send + 'static>;
 
 impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
     async fn export(

@@ -1,9 +1,8 @@
 //! A batch span processor that never blocks the application and counts what it drops.
 //!
-//! Finished spans go through a bounded queue to one export thread, which runs its own
-//! single-threaded Tokio runtime. That runtime drives the exporter (tonic needs one, and so
-//! does the async HTTP client), so exporting works the same whatever runtime, if any, the
-//! service uses, and shutdown never waits on the caller's runtime.
+//! Finished spans go through a bounded queue to a task on the export runtime
+//! ([`super::ExportRuntime`]), which batches and exports them. `on_end` only tries to enqueue:
+//! when the queue is full the span is dropped and counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
@@ -53,9 +52,8 @@ impl Counters {
     }
 }
 
-/// Where the export thread writes its own warnings: the global dispatcher, once installed.
-/// The thread itself runs with no subscriber so that the exporter's internals cannot produce
-/// telemetry about telemetry.
+/// Where the export task writes its own warnings: the global dispatcher, once installed (the
+/// export thread itself runs with no subscriber).
 pub(crate) type WarnSink = Arc<OnceLock<Dispatch>>;
 
 /// The smallest time between two warnings of the same kind.
@@ -76,8 +74,10 @@ pub(crate) struct BatchProcessor {
 }
 
 impl BatchProcessor {
-    /// Starts the export thread and builds the exporter on it with `make_exporter`.
+    /// Builds the exporter on the export runtime with `make_exporter` and starts the export
+    /// task there.
     pub(crate) fn spawn(
+        runtime: &super::ExportRuntime,
         make_exporter: super::ExporterFactory,
         resource: Resource,
         settings: BatchSettings,
@@ -85,63 +85,33 @@ impl BatchProcessor {
         warn_sink: WarnSink,
         flush_timeout: Duration,
     ) -> Result<Self, crate::InitError> {
+        let exporter_error = |reason| crate::InitError::Exporter {
+            signal: "traces",
+            reason,
+        };
+        let mut exporter = runtime
+            .run_on(make_exporter)
+            .map_err(exporter_error)?
+            .map_err(exporter_error)?;
+        exporter.set_resource(&resource);
         let (spans, spans_rx) = mpsc::channel(settings.max_queue_size);
         let (control, control_rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<(), String>>(1);
-        let worker_counters = Arc::clone(&counters);
-        std::thread::Builder::new()
-            .name("octollm-telemetry-export".into())
-            .spawn(move || {
-                let _no_self_telemetry = tracing::dispatcher::set_default(&Dispatch::none());
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("cannot start the export runtime: {e}")));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let mut exporter = match make_exporter() {
-                        Ok(exporter) => exporter,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    exporter.set_resource(&resource);
-                    let _ = ready_tx.send(Ok(()));
-                    Worker {
-                        exporter,
-                        settings,
-                        counters: worker_counters,
-                        warn_sink,
-                        warned_dropped: 0,
-                        last_drop_warning: None,
-                        last_failure_warning: None,
-                    }
-                    .run(spans_rx, control_rx)
-                    .await;
-                });
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self {
-                spans,
-                control,
-                counters,
-                flush_timeout,
-            }),
-            Ok(Err(reason)) => Err(crate::InitError::Exporter {
-                signal: "traces",
-                reason,
-            }),
-            Err(_) => Err(crate::InitError::Exporter {
-                signal: "traces",
-                reason: "the export thread stopped while building the exporter".into(),
-            }),
-        }
+        let worker = Worker {
+            exporter,
+            settings,
+            counters: Arc::clone(&counters),
+            warn_sink,
+            warned_dropped: 0,
+            last_drop_warning: None,
+            last_failure_warning: None,
+        };
+        runtime.spawn(worker.run(spans_rx, control_rx));
+        Ok(Self {
+            spans,
+            control,
+            counters,
+            flush_timeout,
+        })
     }
 
     fn request(

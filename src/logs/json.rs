@@ -21,6 +21,7 @@ pub const RESERVED_KEYS: &[&str] = &[
     "trace_id",
     "span_id",
     "trace_sampled",
+    "request_id",
     "service",
 ];
 
@@ -88,19 +89,25 @@ where
         opentelemetry::Context::map_current(|cx| {
             let span = cx.span();
             let sc = span.span_context();
-            if !sc.is_valid() {
-                return Ok(());
+            if sc.is_valid() {
+                let mut hex = [0u8; 32];
+                w.write_str(",\"trace_id\":\"")?;
+                w.write_str(hex_encode(&sc.trace_id().to_bytes(), &mut hex))?;
+                w.write_str("\",\"span_id\":\"")?;
+                w.write_str(hex_encode(&sc.span_id().to_bytes(), &mut hex))?;
+                w.write_str(if sc.is_sampled() {
+                    "\",\"trace_sampled\":true"
+                } else {
+                    "\",\"trace_sampled\":false"
+                })?;
             }
-            let mut hex = [0u8; 32];
-            w.write_str(",\"trace_id\":\"")?;
-            w.write_str(hex_encode(&sc.trace_id().to_bytes(), &mut hex))?;
-            w.write_str("\",\"span_id\":\"")?;
-            w.write_str(hex_encode(&sc.span_id().to_bytes(), &mut hex))?;
-            w.write_str(if sc.is_sampled() {
-                "\",\"trace_sampled\":true"
-            } else {
-                "\",\"trace_sampled\":false"
-            })
+            match cx.get::<crate::http::RequestId>() {
+                Some(id) => {
+                    w.write_str(",\"request_id\":")?;
+                    write_json_str(&mut w, id.as_str())
+                }
+                None => Ok(()),
+            }
         })?;
         w.write_str(",\"service\":")?;
         w.write_str(&self.service)?;

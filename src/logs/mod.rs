@@ -19,6 +19,7 @@
 //! | `trace_id` | inside a span | 32 lower-case hex digits, the trace id of the exported span |
 //! | `span_id` | inside a span | 16 lower-case hex digits, the span id of the exported span |
 //! | `trace_sampled` | inside a span | whether the span is sampled (exported); ids are present either way |
+//! | `request_id` | while an HTTP request is handled | the `x-request-id` of the request ([`crate::http`]) |
 //! | `service` | yes | the `service.name` of the resource |
 //!
 //! Outside any span the three trace keys are absent, never empty. Field contents are escaped,

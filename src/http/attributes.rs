@@ -1,0 +1,299 @@
+//! Parsers for what arrives from outside: methods, forwarding headers, query strings, request
+//! ids. Every one is total: malformed input gives `None` (or a safe value), never a panic, and
+//! allocates at most a bounded copy of its input.
+
+use http::{HeaderMap, Method, Version};
+
+/// Longest value recorded for free-text attributes (user agent, query, original method).
+pub(crate) const MAX_ATTRIBUTE_LEN: usize = 1024;
+
+/// The semantic-convention method name, and the original when it is not a standard method.
+pub(crate) fn method(method: &Method) -> (&'static str, Option<&str>) {
+    let known = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return ("_OTHER", Some(truncate(method.as_str(), 64))),
+    };
+    (known, None)
+}
+
+/// `network.protocol.version`.
+pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
+    match version {
+        Version::HTTP_09 => Some("0.9"),
+        Version::HTTP_10 => Some("1.0"),
+        Version::HTTP_11 => Some("1.1"),
+        Version::HTTP_2 => Some("2"),
+        Version::HTTP_3 => Some("3"),
+        _ => None,
+    }
+}
+
+/// `url.scheme`: the first hop's `Forwarded: proto=` or `X-Forwarded-Proto`, else the URI's
+/// scheme, else `http`. Only `http` and `https` are accepted (bounded metric labels).
+pub(crate) fn scheme(uri_scheme: Option<&str>, headers: &HeaderMap) -> &'static str {
+    let forwarded = forwarded_param(headers, "proto")
+        .or_else(|| first_hop(headers, "x-forwarded-proto"))
+        .or(uri_scheme);
+    match forwarded {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    }
+}
+
+/// `client.address`: the first hop of `Forwarded: for=`, else of `X-Forwarded-For`.
+pub(crate) fn forwarded_client(headers: &HeaderMap) -> Option<&str> {
+    forwarded_param(headers, "for")
+        .or_else(|| first_hop(headers, "x-forwarded-for"))
+        .and_then(strip_port)
+        .filter(|a| !a.is_empty() && a.len() <= 256 && !a.eq_ignore_ascii_case("unknown"))
+}
+
+/// The value of `param` in the first element of the first `Forwarded` header (RFC 7239).
+fn forwarded_param<'a>(headers: &'a HeaderMap, param: &str) -> Option<&'a str> {
+    let value = headers.get(http::header::FORWARDED)?.to_str().ok()?;
+    let first = value.split(',').next()?;
+    first.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(param)
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The first comma-separated element of a header.
+fn first_hop<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(name)?.to_str().ok()?;
+    value
+        .split(',')
+        .next()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// `[2001:db8::1]:4711` → `2001:db8::1`, `192.0.2.1:80` → `192.0.2.1`; a bare IPv6 address
+/// stays as it is.
+fn strip_port(addr: &str) -> Option<&str> {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split_once(']').map(|(host, _)| host);
+    }
+    match addr.matches(':').count() {
+        1 => addr.split_once(':').map(|(host, _)| host),
+        _ => Some(addr),
+    }
+}
+
+/// `server.address` and `server.port` from the `Host` header or the URI's authority.
+pub(crate) fn server(uri: &http::Uri, headers: &HeaderMap) -> Option<(String, Option<u16>)> {
+    let authority: http::uri::Authority = match uri.authority() {
+        Some(a) => a.clone(),
+        None => headers
+            .get(http::header::HOST)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()?,
+    };
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    (!host.is_empty()).then(|| (host.to_owned(), authority.port_u16()))
+}
+
+/// Query keys whose values are replaced by `REDACTED` (matched case-insensitively, anywhere
+/// in the key: `access_token`, `api_key`, `X-Amz-Signature`, …).
+pub const SENSITIVE_QUERY_KEYS: &[&str] = &[
+    "token",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "key",
+    "signature",
+    "sig",
+    "auth",
+    "credential",
+    "session",
+    "jwt",
+    "code",
+];
+
+/// The query string with the values of sensitive keys replaced by `REDACTED`, cut to a
+/// bounded length. `None` for an empty query.
+pub fn redact_query(query: &str) -> Option<String> {
+    if query.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(query.len().min(MAX_ATTRIBUTE_LEN));
+    for (i, pair) in query.split('&').enumerate() {
+        if out.len() >= MAX_ATTRIBUTE_LEN {
+            break;
+        }
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if is_sensitive(key) => {
+                out.push_str(truncate(key, 256));
+                out.push_str("=REDACTED");
+            }
+            _ => out.push_str(truncate(
+                pair,
+                MAX_ATTRIBUTE_LEN - out.len().min(MAX_ATTRIBUTE_LEN),
+            )),
+        }
+    }
+    Some(out)
+}
+
+fn is_sensitive(key: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+    let lower = decoded.to_ascii_lowercase();
+    SENSITIVE_QUERY_KEYS.iter().any(|s| lower.contains(s))
+}
+
+/// A request id from outside is kept when it is 1 to 128 visible ASCII characters.
+pub(crate) fn valid_request_id(value: &[u8]) -> bool {
+    (1..=128).contains(&value.len()) && value.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn methods() {
+        assert_eq!(method(&Method::GET), ("GET", None));
+        assert_eq!(method(&Method::PATCH), ("PATCH", None));
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method(&custom), ("_OTHER", Some("PURGE")));
+        let long = Method::from_bytes(&[b'X'; 200]).unwrap();
+        assert_eq!(method(&long).1.unwrap().len(), 64);
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn client_addresses() {
+        let rows: &[(&[(&'static str, &'static str)], Option<&str>)] = &[
+            (&[("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")], Some("192.0.2.60")),
+            (&[("forwarded", "For=\"[2001:db8:cafe::17]:4711\", for=198.51.100.1")], Some("2001:db8:cafe::17")),
+            (&[("forwarded", "for=192.0.2.60:8080")], Some("192.0.2.60")),
+            (&[("forwarded", "for=unknown")], None),
+            (&[("x-forwarded-for", "203.0.113.195, 70.41.3.18, 150.172.238.178")], Some("203.0.113.195")),
+            (&[("x-forwarded-for", "2001:db8:85a3::8a2e:370:7334")], Some("2001:db8:85a3::8a2e:370:7334")),
+            (&[("forwarded", "proto=https"), ("x-forwarded-for", "10.0.0.1")], Some("10.0.0.1")),
+            (&[("x-forwarded-for", "")], None),
+            (&[("x-forwarded-for", ",,,")], None),
+            (&[("forwarded", "for=\"[broken")], None),
+            (&[], None),
+        ];
+        for (h, want) in rows {
+            assert_eq!(forwarded_client(&headers(h)), *want, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(scheme(None, &headers(&[])), "http");
+        assert_eq!(scheme(Some("https"), &headers(&[])), "https");
+        assert_eq!(
+            scheme(None, &headers(&[("x-forwarded-proto", "https")])),
+            "https"
+        );
+        assert_eq!(
+            scheme(None, &headers(&[("forwarded", "for=1.2.3.4;proto=https")])),
+            "https"
+        );
+        assert_eq!(
+            scheme(None, &headers(&[("x-forwarded-proto", "gopher")])),
+            "http"
+        );
+    }
+
+    #[test]
+    fn servers() {
+        let uri: http::Uri = "/items".parse().unwrap();
+        assert_eq!(
+            server(&uri, &headers(&[("host", "api.octollm.dev:8443")])),
+            Some(("api.octollm.dev".into(), Some(8443)))
+        );
+        assert_eq!(
+            server(&uri, &headers(&[("host", "[::1]:80")])),
+            Some(("::1".into(), Some(80)))
+        );
+        assert_eq!(
+            server(&uri, &headers(&[("host", "example.com")])),
+            Some(("example.com".into(), None))
+        );
+        assert_eq!(server(&uri, &headers(&[("host", "bad host")])), None);
+        assert_eq!(server(&uri, &headers(&[])), None);
+        let abs: http::Uri = "http://h2.example:81/x".parse().unwrap();
+        assert_eq!(
+            server(&abs, &headers(&[])),
+            Some(("h2.example".into(), Some(81)))
+        );
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn query_redaction() {
+        let rows = [
+            ("", None),
+            ("q=rust&page=2", Some("q=rust&page=2")),
+            ("access_token=abc&q=1", Some("access_token=REDACTED&q=1")),
+            ("Password=hunter2", Some("Password=REDACTED")),
+            ("api_key=k&X-Amz-Signature=s&client_secret=x", Some("api_key=REDACTED&X-Amz-Signature=REDACTED&client_secret=REDACTED")),
+            ("sess%69on=abc", Some("sess%69on=REDACTED")),
+            ("flag&token", Some("flag&token")),
+            ("a==b&token==c", Some("a==b&token=REDACTED")),
+        ];
+        for (q, want) in rows {
+            assert_eq!(redact_query(q).as_deref(), want, "{q:?}");
+        }
+        let huge = format!("q={}", "x".repeat(100_000));
+        assert!(redact_query(&huge).unwrap().len() <= MAX_ATTRIBUTE_LEN);
+    }
+
+    #[test]
+    fn request_ids() {
+        assert!(valid_request_id(b"0f1e2d3c-aaaa-4bbb-8ccc-123456789abc"));
+        assert!(!valid_request_id(b""));
+        assert!(!valid_request_id(b"has space"));
+        assert!(!valid_request_id(&[b'a'; 129]));
+        assert!(!valid_request_id(b"caf\xc3\xa9"));
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("ééé", 3), "é");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}
