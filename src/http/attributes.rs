@@ -160,6 +160,31 @@ fn is_sensitive(key: &str) -> bool {
     SENSITIVE_QUERY_KEYS.iter().any(|s| lower.contains(s))
 }
 
+/// Whether `value` is a well-formed W3C `traceparent` (trace-context level 1): version `00`
+/// with exactly four fields, or a later version (not `ff`) with at least those; lower-case
+/// hex of the exact lengths; ids not all zero. The SDK's parser accepts short ids, so the
+/// layer checks first.
+pub fn valid_traceparent(value: &[u8]) -> bool {
+    fn lower_hex(b: &[u8]) -> bool {
+        b.iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    }
+    if value.len() < 55 {
+        return false;
+    }
+    let (version, trace, span, flags) =
+        (&value[0..2], &value[3..35], &value[36..52], &value[53..55]);
+    let dashes = value[2] == b'-' && value[35] == b'-' && value[52] == b'-';
+    let fields_ok = lower_hex(version) && lower_hex(trace) && lower_hex(span) && lower_hex(flags);
+    let ids_ok = trace.iter().any(|&c| c != b'0') && span.iter().any(|&c| c != b'0');
+    let length_ok = match version {
+        b"00" => value.len() == 55,
+        b"ff" => false,
+        _ => value.len() == 55 || value[55] == b'-',
+    };
+    dashes && fields_ok && ids_ok && length_ok
+}
+
 /// A request id from outside is kept when it is 1 to 128 visible ASCII characters.
 pub(crate) fn valid_request_id(value: &[u8]) -> bool {
     (1..=128).contains(&value.len()) && value.iter().all(|b| (0x21..=0x7e).contains(b))
@@ -280,6 +305,29 @@ mod tests {
         }
         let huge = format!("q={}", "x".repeat(100_000));
         assert!(redact_query(&huge).unwrap().len() <= MAX_ATTRIBUTE_LEN);
+    }
+
+    #[test]
+    fn traceparents() {
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(valid_traceparent(ok.as_bytes()));
+        assert!(valid_traceparent(
+            b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"
+        ));
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "",
+        ] {
+            assert!(!valid_traceparent(bad.as_bytes()), "{bad}");
+        }
+        assert!(!valid_traceparent(b"00-\xff\xfe"));
     }
 
     #[test]

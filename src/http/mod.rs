@@ -58,7 +58,7 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::trace::{SpanContext, TracerProvider as _};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
-pub use attributes::{redact_query, SENSITIVE_QUERY_KEYS};
+pub use attributes::{redact_query, valid_traceparent, SENSITIVE_QUERY_KEYS};
 pub use client::{client_layer, ClientLayer, ClientResponseFuture, OtelClient};
 pub use server::{Otel, OtelLayer, ResponseFuture, ResponseTraceHeader, DEFAULT_EXCLUDED_PATHS};
 

@@ -195,7 +195,7 @@ where
         let version = attributes::protocol_version(req.version());
 
         let propagator = shared.propagator.get_or_init(crate::propagation::current);
-        let parent = propagator.extract(&opentelemetry_http::HeaderExtractor(req.headers()));
+        let parent = propagator.extract(&IncomingHeaders(req.headers()));
         let tracer = shared.tracer.get_or_init(super::installed_tracer);
         let name: std::borrow::Cow<'static, str> = match &route {
             Some(route) => format!("{method} {route}").into(),
@@ -331,6 +331,26 @@ fn client_address<B>(req: &Request<B>) -> Option<String> {
         return Some(info.0.ip().to_string());
     }
     None
+}
+
+/// The request headers as the propagators see them: a malformed `traceparent` (and with it
+/// `tracestate`) is hidden, so the request starts a new trace instead of reusing a bad id.
+struct IncomingHeaders<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for IncomingHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        if key == "traceparent" || key == "tracestate" {
+            let traceparent = self.0.get("traceparent")?;
+            if !attributes::valid_traceparent(traceparent.as_bytes()) {
+                return None;
+            }
+        }
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
 }
 
 struct RequestState {

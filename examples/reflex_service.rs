@@ -1,0 +1,151 @@
+//! Run with
+//!
+//! ```not_rust
+//! cargo run --example reflex_service              # serves on 127.0.0.1:8080 until Ctrl-C
+//! cargo run --example reflex_service -- --self-test
+//! ```
+//!
+//! A service shaped like the platform's reflex layer: `POST /detect-pii`, `/health` for the
+//! probes, `/metrics` for Prometheus, and a graceful shutdown that flushes telemetry. Copy it
+//! as the skeleton of a new service. `PORT` sets the port (0 picks a free one); `--self-test`
+//! sends a few requests to itself, prints what `/metrics` says and exits.
+
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tracing::{info, info_span, Instrument as _};
+
+/// Finds e-mail addresses and long digit runs (phone, card or account numbers).
+async fn detect_pii(Json(body): Json<Value>) -> Json<Value> {
+    let text = body["text"].as_str().unwrap_or_default().to_owned();
+    let scan = info_span!("scan_text", text_len = text.len());
+    let entities = async {
+        let mut found = Vec::new();
+        for word in text.split_whitespace() {
+            let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '.');
+            let digits = word.chars().filter(char::is_ascii_digit).count();
+            if word.contains('@') && word.contains('.') {
+                found.push(json!({"type": "email"}));
+            } else if digits >= 9 {
+                found.push(json!({"type": "number"}));
+            }
+        }
+        info!(entities = found.len(), "pii scan finished");
+        found
+    }
+    .instrument(scan)
+    .await;
+    Json(json!({ "pii_found": !entities.is_empty(), "entities": entities }))
+}
+
+fn app() -> Router {
+    Router::new()
+        .route("/detect-pii", post(detect_pii))
+        .layer(octollm_telemetry::http::layer())
+        // Probes and the scrape sit outside the layer's spans (it skips them anyway).
+        .route("/health", get(|| async { "ok" }))
+        .merge(octollm_telemetry::metrics::router())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    info!("shutdown signal received");
+}
+
+async fn self_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    let client = reqwest::Client::new();
+    for text in [
+        "mail me at ana@example.com",
+        "nothing to see",
+        "call 0612345678 now",
+    ] {
+        let response = client
+            .post(format!("http://{addr}/detect-pii"))
+            .header("content-type", "application/json")
+            .body(json!({ "text": text }).to_string())
+            .send()
+            .await?;
+        let trace = response.headers().get("traceparent").cloned();
+        println!(
+            "POST /detect-pii -> {} {} traceparent={trace:?}",
+            response.status(),
+            response.text().await?
+        );
+    }
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let count = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("http_server_request_duration_seconds_count") && l.contains("/detect-pii")
+        })
+        .ok_or("no request count for /detect-pii in /metrics")?;
+    println!("{count}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let guard = octollm_telemetry::TelemetryConfig::from_env()?
+        .service_name("reflex-layer")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .init()
+        .await?;
+    let self_testing = std::env::args().any(|a| a == "--self-test");
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p.parse()?,
+        Err(_) if self_testing => 0,
+        Err(_) => 8080,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    info!(%addr, "reflex layer listening");
+
+    let server = axum::serve(
+        listener,
+        app().into_make_service_with_connect_info::<SocketAddr>(),
+    );
+    if self_testing {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(
+            server
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        let result = self_test(addr).await;
+        let _ = stop.send(());
+        serving.await??;
+        result?;
+    } else {
+        server.with_graceful_shutdown(shutdown_signal()).await?;
+    }
+
+    // Flush spans and metrics before the process exits.
+    if let Err(e) = guard.shutdown() {
+        eprintln!("telemetry shutdown: {e}");
+    }
+    Ok(())
+}
