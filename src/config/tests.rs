@@ -215,6 +215,13 @@ fn every_bad_variable_is_named_in_the_error() {
         ("OTEL_RESOURCE_ATTRIBUTES", "team", "key=value"),
         ("OTEL_RESOURCE_ATTRIBUTES", "team=%zz", "percent-encoded"),
         ("LOG_FORMAT", "xml", "json, pretty"),
+        ("OTEL_METRICS_EXPORTER", "statsd", "prometheus, otlp, none"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1m", "milliseconds"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "0", "greater than 0"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json", "grpc, http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x", "key=value"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "fast", "milliseconds"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd", "gzip, none"),
         ("RUST_LOG", "info,my_crate=loud", "filter directives"),
     ];
     for (var, value, accepted) in rows {
@@ -321,4 +328,37 @@ fn pod_name_then_hostname_then_uuid_identify_the_instance() {
     let b = cfg(&[]).unwrap().service_instance_id;
     assert_ne!(a, b);
     assert_eq!(a.len(), 36);
+}
+
+#[rustfmt::skip]
+#[test]
+fn metrics_settings() {
+    let c = cfg(&[]).unwrap();
+    assert_eq!(c.effective_metrics_exporter(), MetricsExporter::Prometheus);
+    assert_eq!(c.metric_export_interval, Duration::from_secs(60));
+    assert_eq!(c.metrics_endpoint().unwrap(), "http://localhost:4317");
+    let c = cfg(&[
+        ("OTEL_METRICS_EXPORTER", "otlp"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ])
+    .unwrap();
+    assert_eq!(c.effective_metrics_exporter(), MetricsExporter::Otlp);
+    assert_eq!(c.metric_export_interval, Duration::from_millis(1500));
+    assert_eq!(c.metrics_endpoint().unwrap(), "http://collector:4318/v1/metrics");
+    assert_eq!(c.traces_endpoint().unwrap(), "http://collector:4318/v1/traces");
+    let c = cfg(&[
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:9/custom"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ])
+    .unwrap();
+    assert_eq!(c.metrics_endpoint().unwrap(), "http://m:9/custom");
+    assert_eq!(c.metrics.protocol, Protocol::HttpProtobuf);
+    assert_eq!(c.traces.protocol, Protocol::Grpc);
+    let c = cfg(&[("OTEL_SDK_DISABLED", "true")]).unwrap();
+    assert_eq!(c.effective_metrics_exporter(), MetricsExporter::None);
+    let e = cfg(&[("OTEL_METRICS_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "not a url")]).unwrap().validate().unwrap_err();
+    assert_eq!(e.name, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
 }

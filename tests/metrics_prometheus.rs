@@ -1,0 +1,174 @@
+//! The `/metrics` endpoint of the `reflex_service` example: its text passes `promtool check
+//! metrics`, exposes every series the metric contract attributes to this crate, and a real
+//! Prometheus scraping it answers the request count of the route through its query API.
+
+mod support;
+
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child process when the test ends, however it ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
+    let path = profile_dir.join("examples").join(name);
+    assert!(path.is_file(), "{} is built by `cargo test` before the tests run", path.display());
+    path
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn crate_series_in_contract() -> Vec<String> {
+    let text = std::fs::read_to_string(support::repo_root().join("monitoring/metric-contract.yaml"))
+        .expect("monitoring/metric-contract.yaml");
+    let doc: serde_norway::Value = serde_norway::from_str(&text).expect("valid YAML");
+    doc["metrics"]
+        .as_sequence()
+        .expect("a `metrics` list")
+        .iter()
+        .filter(|m| m["producer"].as_str() == Some("octollm-telemetry"))
+        .filter_map(|m| m["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_example_service() {
+    let Some(promtool) = support::require_tool("promtool") else { return };
+    let Some(prometheus) = support::require_tool("prometheus") else { return };
+
+    let port = support::free_port();
+    let _service = Reaped(
+        Command::new(example_binary("reflex_service"))
+            .env("PORT", port.to_string())
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_METRICS_EXPORTER", "prometheus")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start reflex_service"),
+    );
+    wait_for_port(port);
+    let client = reqwest::Client::new();
+    const REQUESTS: usize = 7;
+    for i in 0..REQUESTS {
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/detect-pii"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"text":"user{i}@example.com"}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    // 1. The exposition text is valid for promtool.
+    let text = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut check = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // 2. Every series the contract attributes to this crate is exposed, and the constants
+    //    agree with what is exposed.
+    let exposed: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let contract = crate_series_in_contract();
+    assert!(!contract.is_empty(), "the contract lists this crate's series");
+    for name in &contract {
+        // Client-side series appear only once the service makes outgoing calls.
+        if name.starts_with("http_client_") {
+            assert!(octollm_telemetry::metrics::EXPOSED_SERIES.contains(&name.as_str()), "{name}");
+            continue;
+        }
+        assert!(exposed.contains(name.as_str()), "contract series {name} not exposed; exposed: {exposed:?}");
+    }
+    for name in [
+        octollm_telemetry::metrics::HTTP_SERVER_REQUEST_DURATION_BUCKET,
+        octollm_telemetry::metrics::HTTP_SERVER_REQUEST_DURATION_COUNT,
+        octollm_telemetry::metrics::HTTP_SERVER_ACTIVE_REQUESTS,
+        octollm_telemetry::metrics::SPANS_DROPPED_TOTAL,
+    ] {
+        assert!(exposed.contains(name), "{name}");
+    }
+
+    // 3. A real Prometheus scrapes it and answers the request count.
+    let dir = tempfile::tempdir().unwrap();
+    let prom_port = support::free_port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: reflex\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    let _prometheus = Reaped(
+        Command::new(&prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    wait_for_port(prom_port);
+    let query = r#"sum(http_server_request_duration_seconds_count{job="reflex",http_route="/detect-pii",http_request_method="POST"})"#;
+    let url = format!(
+        "http://127.0.0.1:{prom_port}/api/v1/query?query={}",
+        percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let value = loop {
+        let body = client.get(&url).send().await.ok();
+        let body = match body {
+            Some(r) => r.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(v) = parsed["data"]["result"][0]["value"][1].as_str() {
+            break v.to_owned();
+        }
+        assert!(Instant::now() < deadline, "Prometheus never returned the series: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(value, REQUESTS.to_string());
+}
