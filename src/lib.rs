@@ -19,7 +19,22 @@
 //!   counted ([`TelemetryGuard::dropped_spans`]);
 //! - a `tracing` **subscriber** whose JSON log lines carry the `trace_id` and `span_id` of the
 //!   span they were written in: see [`logs`];
-//! - the W3C `traceparent`/`tracestate` and `baggage` **propagators**.
+//! - the W3C `traceparent`/`tracestate` and `baggage` **propagators**;
+//! - a **meter provider** whose metrics are served for Prometheus or pushed over OTLP: see
+//!   [`metrics`].
+//!
+//! Add [`http::layer`] to an Axum router for server spans, RED metrics and access-log lines
+//! that follow the OpenTelemetry HTTP semantic conventions, and [`http::client_layer`] or
+//! [`http::inject_context`] to carry the trace to the services you call:
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//!
+//! let app: Router = Router::new()
+//!     .route("/items/{id}", get(|| async { "item" }))
+//!     .layer(octollm_telemetry::http::layer())
+//!     .merge(octollm_telemetry::metrics::router());
+//! ```
 //!
 //! It returns a [`TelemetryGuard`] that flushes everything on [`TelemetryGuard::shutdown`] or
 //! when dropped. Use [`TelemetryConfig`] to set the service's identity in code:
@@ -79,6 +94,9 @@
 //! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per export request (at most the queue size) | `512` |
 //! | `OTEL_BSP_SCHEDULE_DELAY` | milliseconds between exports | `5000` |
 //! | `OTEL_BSP_EXPORT_TIMEOUT` | milliseconds one export may take in all | `30000` |
+//! | `OTEL_METRICS_EXPORTER` | `prometheus` (served by `metrics::handler`/`router`/`serve`), `otlp` (pushed) or `none` | `prometheus` |
+//! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between OTLP metric pushes | `60000` |
+//! | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `_METRICS_PROTOCOL`, `_METRICS_HEADERS`, `_METRICS_TIMEOUT`, `_METRICS_COMPRESSION`, `_METRICS_INSECURE` | the metrics counterparts of the traces variables (`/v1/metrics` is appended to the base endpoint for HTTP) | as for traces |
 //! | `RUST_LOG` | `tracing` filter directives; the export path's crates stay at `warn` unless named | `info` |
 //! | `LOG_FORMAT` | `json` or `pretty` | `pretty` in dev, `json` in staging and prod |
 //!
@@ -86,6 +104,9 @@
 //!
 //! - `grpc` (default): OTLP over gRPC.
 //! - `http-proto` (default): OTLP over HTTP/protobuf.
+//! - `axum` (default): route templates (`MatchedPath`) and peer addresses (`ConnectInfo`) in
+//!   the HTTP layer, and the `/metrics` router.
+//! - `prometheus` (default): metrics in the Prometheus text format.
 //! - `cli`: the `octollm-telemetry` command that lists and exports the monitoring stack.
 //!
 //! # Crate versions
