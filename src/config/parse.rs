@@ -236,3 +236,39 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn key_value_lists_never_panic(input in ".{0,200}") {
+            let _ = key_value_list("V", &input);
+        }
+
+        #[test]
+        fn encoded_pairs_round_trip(values in proptest::collection::vec(".{0,20}", 0..6)) {
+            let encoded: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!("key.{i}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+                .collect();
+            let parsed = key_value_list("V", &encoded.join(",")).unwrap();
+            let want: Vec<(String, String)> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("key.{i}"), v.clone()))
+                .collect();
+            prop_assert_eq!(parsed, want);
+        }
+
+        #[test]
+        fn ratios_accept_exactly_the_unit_interval(x in any::<f64>()) {
+            let text = x.to_string();
+            prop_assert_eq!(ratio("R", &text).is_ok(), (0.0..=1.0).contains(&x));
+        }
+    }
+}

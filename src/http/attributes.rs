@@ -345,3 +345,60 @@ mod tests {
         assert_eq!(truncate("abc", 10), "abc");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn traceparent_check_never_panics_and_agrees_with_the_sdk(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let valid = valid_traceparent(&bytes);
+            if valid {
+                let text = std::str::from_utf8(&bytes).unwrap();
+                let ids: Vec<&str> = text.split('-').collect();
+                prop_assert!(ids[1].len() == 32 && ids[2].len() == 16);
+            }
+        }
+
+        #[test]
+        fn well_formed_traceparents_are_accepted(trace in "[0-9a-f]{32}", span in "[0-9a-f]{16}", flags in "[0-9a-f]{2}") {
+            let value = format!("00-{trace}-{span}-{flags}");
+            let zero = trace.bytes().all(|b| b == b'0') || span.bytes().all(|b| b == b'0');
+            prop_assert_eq!(valid_traceparent(value.as_bytes()), !zero);
+        }
+
+        #[test]
+        fn redaction_is_bounded_and_hides_sensitive_values(key in "[a-z_]{0,12}", value in "[A-Za-z0-9]{1,40}", rest in ".{0,200}") {
+            let query = format!("{key}token{key}={value}&{rest}");
+            let out = redact_query(&query).unwrap();
+            prop_assert!(out.len() <= MAX_ATTRIBUTE_LEN + 16);
+            let first = out.split('&').next().unwrap();
+            prop_assert!(first.ends_with("=REDACTED"), "{}", first);
+        }
+
+        #[test]
+        fn forwarding_parsers_return_part_of_their_input(value in ".{0,300}") {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                headers.insert("x-forwarded-for", v.clone());
+                headers.insert("forwarded", v);
+            }
+            if let Some(addr) = forwarded_client(&headers) {
+                prop_assert!(value.contains(addr));
+                prop_assert!(addr.len() <= 256);
+            }
+            let s = scheme(None, &headers);
+            prop_assert!(s == "http" || s == "https");
+        }
+
+        #[test]
+        fn request_ids_are_visible_ascii(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if valid_request_id(&bytes) {
+                prop_assert!(http::HeaderValue::from_bytes(&bytes).is_ok());
+                prop_assert!(bytes.len() <= 128);
+            }
+        }
+    }
+}
