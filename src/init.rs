@@ -156,7 +156,7 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         protocol = if exporter == TracesExporter::Otlp { config.traces.protocol.as_str() } else { "-" },
         metrics_exporter = config.effective_metrics_exporter().as_str(),
         sdk_disabled = config.sdk_disabled,
-        log_format = ?format,
+        log_format = match format { LogFormat::Json => "json", LogFormat::Pretty => "pretty" },
         "telemetry initialized"
     );
     for warning in &config.warnings {
@@ -170,6 +170,17 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         counters,
         shutdown_timeout: config.shutdown_timeout,
     })
+}
+
+/// Reads the span pipeline's counters; see [`TelemetryGuard::stats_handle`].
+#[derive(Debug, Clone)]
+pub struct StatsHandle(Arc<Counters>);
+
+impl StatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> ExportStats {
+        self.0.snapshot()
+    }
 }
 
 /// Keeps the telemetry pipelines running; flushes and stops them when shut down or dropped.
@@ -199,6 +210,12 @@ impl TelemetryGuard {
     /// A snapshot of the span pipeline's counters.
     pub fn export_stats(&self) -> ExportStats {
         self.counters.snapshot()
+    }
+
+    /// A handle that reads the span pipeline's counters, also after the guard is shut down
+    /// (so the spans dropped or lost during shutdown can be reported).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(Arc::clone(&self.counters))
     }
 
     /// Exports every finished span now, waiting at most the shutdown deadline.

@@ -137,7 +137,7 @@ pub use config::{
 };
 pub use error::{ConfigError, InitError, ShutdownError};
 pub use export::ExportStats;
-pub use init::{init_telemetry, TelemetryGuard};
+pub use init::{init_telemetry, StatsHandle, TelemetryGuard};
 pub use sampling::Sampler;
 
 pub use opentelemetry;

@@ -109,12 +109,13 @@ impl OtlpSignal {
         &self,
         generic: Option<&(String, &'static str)>,
     ) -> Result<String, ConfigError> {
-        let (raw, source) = match (&self.endpoint, generic) {
-            (Some((url, source)), _) => (url.clone(), *source),
+        let (raw, given, source) = match (&self.endpoint, generic) {
+            (Some((url, source)), _) => (url.clone(), url, *source),
             (None, Some((base, source))) => match self.protocol {
-                Protocol::Grpc => (base.clone(), *source),
+                Protocol::Grpc => (base.clone(), base, *source),
                 Protocol::HttpProtobuf => (
                     format!("{}{}", base.trim_end_matches('/'), self.names.path),
+                    base,
                     *source,
                 ),
             },
@@ -138,7 +139,7 @@ impl OtlpSignal {
             Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => Ok(url),
             _ => Err(ConfigError::new(
                 source,
-                raw,
+                given.as_str(),
                 "an http:// or https:// URL with a host (e.g. http://otel-collector:4317)",
             )),
         }
