@@ -364,6 +364,13 @@ impl Rotel {
             .arg(format!("127.0.0.1:{}", self.ports.http))
             .arg("--otlp-with-trace-processor")
             .arg(self.dir.path().join("dump_spans.py"))
+            // Received metrics are printed to the log, where `metrics_log` finds them.
+            .args([
+                "--debug-log",
+                "metrics",
+                "--debug-log-verbosity",
+                "detailed",
+            ])
             .env("NO_COLOR", "1")
             .env("OCTOLLM_TEST_SPANS_FILE", self.spans_path())
             .current_dir(self.dir.path())
@@ -534,6 +541,11 @@ impl Rotel {
     }
 
     /// rotel's own output (stdout and stderr), for failure messages.
+    /// rotel's log, where received metrics are printed (`--debug-log metrics`).
+    pub fn metrics_log(&self) -> String {
+        self.log()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
