@@ -122,6 +122,9 @@
 mod config;
 mod error;
 mod export;
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 mod init;
 pub mod logs;

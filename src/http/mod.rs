@@ -62,6 +62,27 @@ pub use attributes::{redact_query, valid_traceparent, SENSITIVE_QUERY_KEYS};
 pub use client::{client_layer, ClientLayer, ClientResponseFuture, OtelClient};
 pub use server::{Otel, OtelLayer, ResponseFuture, ResponseTraceHeader, DEFAULT_EXCLUDED_PATHS};
 
+#[cfg(feature = "_fuzz")]
+pub(crate) mod attributes_for_fuzzing {
+    pub(crate) fn valid_request_id(value: &[u8]) -> bool {
+        super::attributes::valid_request_id(value)
+    }
+
+    pub(crate) fn forwarded(value: &[u8]) {
+        let Ok(value) = http::HeaderValue::from_bytes(value) else {
+            return;
+        };
+        let mut headers = http::HeaderMap::new();
+        for name in ["forwarded", "x-forwarded-for", "x-forwarded-proto"] {
+            headers.insert(name, value.clone());
+        }
+        if let Some(addr) = super::attributes::forwarded_client(&headers) {
+            assert!(addr.len() <= 256);
+        }
+        let _ = super::attributes::scheme(None, &headers);
+    }
+}
+
 /// The request-id header, read from requests and written to responses.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

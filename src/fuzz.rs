@@ -1,0 +1,95 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo feature `_fuzz`): each feeds outside
+//! input to one parser the crate applies to requests or to the environment. Not a stable API.
+
+use std::collections::HashMap;
+
+use opentelemetry::propagation::TextMapPropagator as _;
+
+/// The `traceparent` check of the HTTP layer, then the SDK's extraction when it passes.
+/// Returns whether a remote parent was accepted.
+pub fn traceparent(value: &[u8]) -> bool {
+    if !crate::http::valid_traceparent(value) {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    let carrier = HashMap::from([("traceparent".to_owned(), text.to_owned())]);
+    let cx = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    use opentelemetry::trace::TraceContextExt as _;
+    let valid = cx.span().span_context().is_valid();
+    assert!(
+        valid,
+        "a traceparent the layer accepts must be one the SDK accepts: {text:?}"
+    );
+    valid
+}
+
+/// `tracestate` with a valid `traceparent`, through the installed propagators.
+pub fn tracestate(value: &str) {
+    let carrier = HashMap::from([
+        (
+            "traceparent".to_owned(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        ),
+        ("tracestate".to_owned(), value.to_owned()),
+    ]);
+    let _ = crate::propagation::current().extract(&carrier);
+}
+
+/// `baggage`, through the installed propagators.
+pub fn baggage(value: &str) {
+    let carrier = HashMap::from([("baggage".to_owned(), value.to_owned())]);
+    let _ = crate::propagation::current().extract(&carrier);
+}
+
+/// The `x-request-id` check.
+pub fn request_id(value: &[u8]) -> bool {
+    crate::http::attributes_for_fuzzing::valid_request_id(value)
+}
+
+/// `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto`: the client address and scheme.
+pub fn forwarded(value: &[u8]) {
+    crate::http::attributes_for_fuzzing::forwarded(value);
+}
+
+/// The query-string redaction.
+pub fn query(value: &str) {
+    if let Some(out) = crate::http::redact_query(value) {
+        assert!(out.len() <= 1024 + 16, "redacted query is bounded");
+    }
+}
+
+/// Every environment parser: `input` is read as `NAME=value` lines.
+pub fn environment(input: &str) {
+    let vars = input
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    if let Ok(config) = crate::TelemetryConfig::from_vars(vars) {
+        let _ = config.validate();
+        let _ = config.traces_endpoint();
+        let _ = config.metrics_endpoint();
+    }
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES` alone.
+pub fn resource_attributes(value: &str) {
+    let _ = crate::TelemetryConfig::from_vars([("OTEL_RESOURCE_ATTRIBUTES", value)]);
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS` alone.
+pub fn otlp_headers(value: &str) {
+    let _ = crate::TelemetryConfig::from_vars([("OTEL_EXPORTER_OTLP_HEADERS", value)]);
+}
+
+/// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (split at the first newline), then
+/// `OTEL_SAMPLING_RATE`.
+pub fn sampler(input: &str) {
+    let (name, arg) = input.split_once('\n').unwrap_or((input, ""));
+    let _ = crate::TelemetryConfig::from_vars([
+        ("OTEL_TRACES_SAMPLER", name),
+        ("OTEL_TRACES_SAMPLER_ARG", arg),
+    ]);
+    let _ = crate::TelemetryConfig::from_vars([("OTEL_SAMPLING_RATE", input)]);
+}

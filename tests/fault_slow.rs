@@ -1,0 +1,17 @@
+//! Fault injection: the collector is slow (see `support/fault.rs`). Requests keep
+//! succeeding, spans produced after recovery arrive, the lost spans are counted exactly, memory
+//! stays bounded by the queue, shutdown keeps its deadline.
+
+#[path = "support/fault.rs"]
+mod fault;
+#[path = "support/rotel.rs"]
+mod rotel;
+mod support;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_slow() {
+    let Some(report) = fault::run(fault::Fault::Slow).await else {
+        return;
+    };
+    fault::check(fault::Fault::Slow, &report);
+}
