@@ -8,7 +8,8 @@
 //! A service shaped like the platform's reflex layer: `POST /detect-pii`, `/health` for the
 //! probes, `/metrics` for Prometheus, and a graceful shutdown that flushes telemetry. Copy it
 //! as the skeleton of a new service. `PORT` sets the port (0 picks a free one); `--self-test`
-//! sends a few requests to itself, prints what `/metrics` says and exits.
+//! sends a few requests to itself, prints what `/metrics` says and exits; `REFLEX_TELEMETRY=off`
+//! runs it with no instrumentation at all (the baseline of `scripts/load.sh`).
 
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
@@ -41,10 +42,14 @@ async fn detect_pii(Json(body): Json<Value>) -> Json<Value> {
     Json(json!({ "pii_found": !entities.is_empty(), "entities": entities }))
 }
 
-fn app() -> Router {
-    Router::new()
-        .route("/detect-pii", post(detect_pii))
-        .layer(octollm_telemetry::http::layer())
+fn app(instrumented: bool) -> Router {
+    let api = Router::new().route("/detect-pii", post(detect_pii));
+    let api = if instrumented {
+        api.layer(octollm_telemetry::http::layer())
+    } else {
+        api
+    };
+    api
         // Probes and the scrape sit outside the layer's spans (it skips them anyway).
         .route("/health", get(|| async { "ok" }))
         .merge(octollm_telemetry::metrics::router())
@@ -107,11 +112,15 @@ async fn self_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let guard = octollm_telemetry::TelemetryConfig::from_env()?
-        .service_name("reflex-layer")
-        .service_version(env!("CARGO_PKG_VERSION"))
-        .init()
-        .await?;
+    let instrumented = std::env::var("REFLEX_TELEMETRY").map_or(true, |v| v != "off");
+    let guard = if instrumented {
+        let config = octollm_telemetry::TelemetryConfig::from_env()?
+            .service_name("reflex-layer")
+            .service_version(env!("CARGO_PKG_VERSION"));
+        Some(config.init().await?)
+    } else {
+        None
+    };
     let self_testing = std::env::args().any(|a| a == "--self-test");
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p.parse()?,
@@ -124,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let server = axum::serve(
         listener,
-        app().into_make_service_with_connect_info::<SocketAddr>(),
+        app(instrumented).into_make_service_with_connect_info::<SocketAddr>(),
     );
     if self_testing {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -144,7 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Flush spans and metrics before the process exits.
-    if let Err(e) = guard.shutdown() {
+    if let Some(Err(e)) = guard.map(|g| g.shutdown()) {
         eprintln!("telemetry shutdown: {e}");
     }
     Ok(())

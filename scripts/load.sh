@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Load figures for the README: throughput and latency of the reflex_service example under
+# wrk with telemetry off, sampling 0.1, sampling 1.0 and sampling 1.0 with a black-holed
+# collector, as ratios to "off" measured in the same run; then the highest span rate the
+# default and the tuned batch settings deliver to a real collector with no drop.
+#
+#   bash scripts/load.sh            # 60 s per case (about 6 minutes in all)
+#   DURATION=20 bash scripts/load.sh
+#
+# Needs: wrk (Debian `wrk`), rotel (`pip install rotel==0.0.1a15`). Loopback only; every
+# process it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-60}
+CONNECTIONS=${CONNECTIONS:-32}
+OUT=${OUT:-target/load}
+mkdir -p "$OUT"
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+ROTEL_DIR="$(python3 -c 'import os, rotel; print(os.path.dirname(rotel.__file__))')"
+cargo build -q --release --example reflex_service --example span_rate
+BIN=target/release/examples
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+GRPC=$(free_port); HTTP=$(free_port)
+NO_COLOR=1 "$ROTEL_DIR/rotel-agent" start --exporter blackhole \
+  --otlp-grpc-endpoint "127.0.0.1:$GRPC" --otlp-http-endpoint "127.0.0.1:$HTTP" > "$OUT/rotel.log" 2>&1 &
+pids+=($!); wait_port "$GRPC"
+HOLE=$(free_port)
+python3 - "$HOLE" <<'PY' &
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(128)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)   # accept and never answer
+PY
+pids+=($!); wait_port "$HOLE"
+
+cat > "$OUT/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"text":"contact ana@example.com or 0612345678 about the order"}'
+LUA
+
+run_case() {
+  local name=$1; shift
+  local port; port=$(free_port)
+  env PORT="$port" LOG_FORMAT=json ENVIRONMENT=prod OTEL_METRICS_EXPORTER=prometheus "$@" \
+    "$BIN/reflex_service" > /dev/null 2> "$OUT/$name.stderr" &
+  local pid=$!; pids+=($pid); wait_port "$port"
+  wrk -t1 -c"$CONNECTIONS" -d2s -s "$OUT/post.lua" "http://127.0.0.1:$port/detect-pii" > /dev/null  # warm-up
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$OUT/post.lua" "http://127.0.0.1:$port/detect-pii" > "$OUT/$name.wrk"
+  curl -s "http://127.0.0.1:$port/metrics" > "$OUT/$name.metrics" || true
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  local rps p50 p99 dropped
+  rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$name.wrk")
+  p50=$(awk '$1=="50%" {print $2}' "$OUT/$name.wrk")
+  p99=$(awk '$1=="99%" {print $2}' "$OUT/$name.wrk")
+  dropped=$(awk '/^octollm_telemetry_spans_dropped_total/ {print $2}' "$OUT/$name.metrics")
+  echo "$name $rps $p50 $p99 ${dropped:--}" >> "$OUT/results.txt"
+}
+
+: > "$OUT/results.txt"
+run_case off REFLEX_TELEMETRY=off
+run_case sampling_0.1 OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
+run_case sampling_1.0 OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
+run_case sampling_1.0_blackhole OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$HOLE"
+
+to_ms() { awk -v v="$1" 'BEGIN { u=v; sub(/[0-9.]+/, "", u); n=v+0; if (u=="us") n/=1000; else if (u=="s") n*=1000; printf "%.3f", n }'; }
+read -r _ base_rps base_p50 base_p99 _ < <(grep '^off ' "$OUT/results.txt")
+echo
+echo "| case | requests/s | × off | p50 | × off | p99 | × off | spans dropped |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+while read -r name rps p50 p99 dropped; do
+  awk -v n="$name" -v r="$rps" -v br="$base_rps" -v a="$(to_ms "$p50")" -v ba="$(to_ms "$base_p50")" \
+      -v b="$(to_ms "$p99")" -v bb="$(to_ms "$base_p99")" -v d="$dropped" \
+      'BEGIN { printf "| %s | %.0f | %.3f | %.3f ms | %.2f | %.3f ms | %.2f | %s |\n", n, r, r/br, a, a/ba, b, b/bb, d }'
+done < "$OUT/results.txt"
+
+echo
+echo "Highest span rate with no drop (span_rate, ${SPAN_SECS:-10} s per rate, real collector):"
+span_rate() {
+  env OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC" SPAN_RATE="$1" DURATION_SECS="${SPAN_SECS:-10}" "${@:2}" "$BIN/span_rate"
+}
+for settings in "default" "tuned"; do
+  extra=()
+  [ "$settings" = tuned ] && extra=(OTEL_BSP_MAX_QUEUE_SIZE=16384 OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048 OTEL_BSP_SCHEDULE_DELAY=500)
+  best=0
+  for rate in 5000 10000 20000 40000 80000 160000; do
+    line=$(span_rate "$rate" "${extra[@]}")
+    echo "  $settings: $line"
+    dropped=$(sed -E 's/.* dropped=([0-9]+).*/\1/' <<< "$line")
+    failed=$(sed -E 's/.* failed=([0-9]+).*/\1/' <<< "$line")
+    achieved=$(sed -E 's/.* achieved_rate=([0-9]+).*/\1/' <<< "$line")
+    if [ "$dropped" = 0 ] && [ "$failed" = 0 ]; then best=$achieved; else break; fi
+  done
+  echo "  => $settings settings: highest rate with zero drops ≈ $best spans/s"
+done
