@@ -203,6 +203,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 
