@@ -184,6 +184,12 @@ async fn every_method_status_and_route_shape() {
                     .unwrap();
                 assert_eq!(handler_line["trace_id"], trace_id.as_str(), "{case}");
                 assert_eq!(handler_line["request_id"], request_id, "{case}");
+                assert_eq!(
+                    handler_line["span"],
+                    name.as_str(),
+                    "{case}: the server span's name"
+                );
+                assert_eq!(line["span"], name.as_str(), "{case}");
                 if *outcome == "panic" {
                     let panic_line = lines.iter().find(|l| l.get("panic").is_some()).unwrap();
                     assert_eq!(panic_line["level"], "error", "{case}");

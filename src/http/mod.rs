@@ -96,10 +96,19 @@ pub fn layer() -> OtelLayer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub(crate) Arc<str>);
 
+/// What the server layer keeps in the OpenTelemetry context of a request, for its log lines.
+#[derive(Debug)]
+pub(crate) struct HttpRequest {
+    pub(crate) id: RequestId,
+    /// The server span's name (`GET /items/{id}`), the `span` of lines logged outside any
+    /// `tracing` span.
+    pub(crate) span_name: std::borrow::Cow<'static, str>,
+}
+
 impl RequestId {
     /// The request id of the request handled on this task, if any.
     pub fn current() -> Option<Self> {
-        opentelemetry::Context::map_current(|cx| cx.get::<RequestId>().cloned())
+        opentelemetry::Context::map_current(|cx| cx.get::<HttpRequest>().map(|r| r.id.clone()))
     }
 
     /// The id as text.

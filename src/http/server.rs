@@ -18,7 +18,7 @@ use tracing::Level;
 
 use super::attributes;
 use super::instruments::Instruments;
-use super::{RequestId, REQUEST_ID_HEADER};
+use super::{HttpRequest, RequestId, REQUEST_ID_HEADER};
 use crate::propagation::SharedPropagator;
 
 /// The paths that never get a span or a metric series by default: Kubernetes probes and the
@@ -202,7 +202,7 @@ where
             None => method.into(),
         };
         let span = tracer
-            .span_builder(name)
+            .span_builder(name.clone())
             .with_kind(SpanKind::Server)
             .start_with_context(tracer, &parent);
 
@@ -269,9 +269,10 @@ where
             }
             span.set_attributes(attrs);
         }
-        let cx = parent.with_span(span).with_value(RequestId(Arc::from(
-            request_id.to_str().unwrap_or_default(),
-        )));
+        let cx = parent.with_span(span).with_value(HttpRequest {
+            id: RequestId(Arc::from(request_id.to_str().unwrap_or_default())),
+            span_name: name,
+        });
 
         let instruments = shared
             .instruments

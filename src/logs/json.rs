@@ -82,14 +82,21 @@ where
         event.record(&mut fields);
         fields.result?;
 
-        if let Some(span) = ctx.lookup_current() {
+        let tracing_span = ctx.lookup_current();
+        if let Some(span) = &tracing_span {
             w.write_str(",\"span\":")?;
             write_json_str(&mut w, span.name())?;
         }
         opentelemetry::Context::map_current(|cx| {
             let span = cx.span();
             let sc = span.span_context();
+            let request = cx.get::<crate::http::HttpRequest>();
             if sc.is_valid() {
+                if let (None, Some(request)) = (&tracing_span, request) {
+                    // Inside the HTTP layer's server span, outside any `tracing` span.
+                    w.write_str(",\"span\":")?;
+                    write_json_str(&mut w, &request.span_name)?;
+                }
                 let mut hex = [0u8; 32];
                 w.write_str(",\"trace_id\":\"")?;
                 w.write_str(hex_encode(&sc.trace_id().to_bytes(), &mut hex))?;
@@ -101,10 +108,10 @@ where
                     "\",\"trace_sampled\":false"
                 })?;
             }
-            match cx.get::<crate::http::RequestId>() {
-                Some(id) => {
+            match request {
+                Some(request) => {
                     w.write_str(",\"request_id\":")?;
-                    write_json_str(&mut w, id.as_str())
+                    write_json_str(&mut w, request.id.as_str())
                 }
                 None => Ok(()),
             }

@@ -15,7 +15,7 @@
 //! | `message` | when given | the event's message |
 //! | *field name* | when given | each event field at the top level: strings as strings, integers, floats and booleans as JSON numbers and booleans, anything else as its `Debug` text |
 //! | `fields.<name>` | when given | an event field whose name is one of the keys of this table |
-//! | `span` | inside a span | the name of the current span |
+//! | `span` | inside a span | the name of the current `tracing` span, else of the HTTP layer's server span (`GET /items/{id}`) |
 //! | `trace_id` | inside a span | 32 lower-case hex digits, the trace id of the exported span |
 //! | `span_id` | inside a span | 16 lower-case hex digits, the span id of the exported span |
 //! | `trace_sampled` | inside a span | whether the span is sampled (exported); ids are present either way |
