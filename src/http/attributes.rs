@@ -2,7 +2,15 @@
 //! ids. Every one is total: malformed input gives `None` (or a safe value), never a panic, and
 //! allocates at most a bounded copy of its input.
 
-use http::{HeaderMap, Method, Version};
+use http::{HeaderMap, HeaderName, Method, Version};
+
+/// Header names the layers read, parsed once.
+pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+pub(crate) static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
 /// Longest value recorded for free-text attributes (user agent, query, original method).
 pub(crate) const MAX_ATTRIBUTE_LEN: usize = 1024;
@@ -40,7 +48,7 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
 /// scheme, else `http`. Only `http` and `https` are accepted (bounded metric labels).
 pub(crate) fn scheme(uri_scheme: Option<&str>, headers: &HeaderMap) -> &'static str {
     let forwarded = forwarded_param(headers, "proto")
-        .or_else(|| first_hop(headers, "x-forwarded-proto"))
+        .or_else(|| first_hop(headers, &X_FORWARDED_PROTO))
         .or(uri_scheme);
     match forwarded {
         Some(s) if s.eq_ignore_ascii_case("https") => "https",
@@ -51,7 +59,7 @@ pub(crate) fn scheme(uri_scheme: Option<&str>, headers: &HeaderMap) -> &'static 
 /// `client.address`: the first hop of `Forwarded: for=`, else of `X-Forwarded-For`.
 pub(crate) fn forwarded_client(headers: &HeaderMap) -> Option<&str> {
     forwarded_param(headers, "for")
-        .or_else(|| first_hop(headers, "x-forwarded-for"))
+        .or_else(|| first_hop(headers, &X_FORWARDED_FOR))
         .and_then(strip_port)
         .filter(|a| !a.is_empty() && a.len() <= 256 && !a.eq_ignore_ascii_case("unknown"))
 }
@@ -69,7 +77,7 @@ fn forwarded_param<'a>(headers: &'a HeaderMap, param: &str) -> Option<&'a str> {
 }
 
 /// The first comma-separated element of a header.
-fn first_hop<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn first_hop<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     let value = headers.get(name)?.to_str().ok()?;
     value
         .split(',')
@@ -90,22 +98,40 @@ fn strip_port(addr: &str) -> Option<&str> {
     }
 }
 
-/// `server.address` and `server.port` from the `Host` header or the URI's authority.
-pub(crate) fn server(uri: &http::Uri, headers: &HeaderMap) -> Option<(String, Option<u16>)> {
-    let authority: http::uri::Authority = match uri.authority() {
-        Some(a) => a.clone(),
-        None => headers
-            .get(http::header::HOST)?
-            .to_str()
-            .ok()?
-            .parse()
-            .ok()?,
+/// `server.address` and `server.port` from the URI's authority or the `Host` header.
+pub(crate) fn server<'a>(
+    uri: &'a http::Uri,
+    headers: &'a HeaderMap,
+) -> Option<(&'a str, Option<u16>)> {
+    let authority = match uri.authority() {
+        Some(a) => a.as_str(),
+        None => headers.get(http::header::HOST)?.to_str().ok()?,
     };
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    (!host.is_empty()).then(|| (host.to_owned(), authority.port_u16()))
+    // Drop user info, then split host and port; `[v6]:port` keeps its brackets until here.
+    let host_port = authority.rsplit('@').next()?;
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    let valid_host = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'%'));
+    if !valid_host {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok()?),
+        None => None,
+    };
+    Some((host, port))
 }
 
 /// Query keys whose values are replaced by `REDACTED` (matched case-insensitively, anywhere
@@ -269,23 +295,20 @@ mod tests {
         let uri: http::Uri = "/items".parse().unwrap();
         assert_eq!(
             server(&uri, &headers(&[("host", "api.octollm.dev:8443")])),
-            Some(("api.octollm.dev".into(), Some(8443)))
+            Some(("api.octollm.dev", Some(8443)))
         );
         assert_eq!(
             server(&uri, &headers(&[("host", "[::1]:80")])),
-            Some(("::1".into(), Some(80)))
+            Some(("::1", Some(80)))
         );
         assert_eq!(
             server(&uri, &headers(&[("host", "example.com")])),
-            Some(("example.com".into(), None))
+            Some(("example.com", None))
         );
         assert_eq!(server(&uri, &headers(&[("host", "bad host")])), None);
         assert_eq!(server(&uri, &headers(&[])), None);
         let abs: http::Uri = "http://h2.example:81/x".parse().unwrap();
-        assert_eq!(
-            server(&abs, &headers(&[])),
-            Some(("h2.example".into(), Some(81)))
-        );
+        assert_eq!(server(&abs, &headers(&[])), Some(("h2.example", Some(81))));
     }
 
     #[rustfmt::skip]

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use http::{HeaderValue, Request, Response, StatusCode};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -18,7 +18,7 @@ use tracing::Level;
 
 use super::attributes;
 use super::instruments::Instruments;
-use super::{HttpRequest, RequestId, REQUEST_ID_HEADER};
+use super::{HttpRequest, RequestId};
 use crate::propagation::SharedPropagator;
 
 /// The paths that never get a span or a metric series by default: Kubernetes probes and the
@@ -198,7 +198,13 @@ where
         let parent = propagator.extract(&IncomingHeaders(req.headers()));
         let tracer = shared.tracer.get_or_init(super::installed_tracer);
         let name: std::borrow::Cow<'static, str> = match &route {
-            Some(route) => format!("{method} {route}").into(),
+            Some(route) => {
+                let mut name = String::with_capacity(method.len() + 1 + route.len());
+                name.push_str(method);
+                name.push(' ');
+                name.push_str(route);
+                name.into()
+            }
             None => method.into(),
         };
         let span = tracer
@@ -206,16 +212,20 @@ where
             .with_kind(SpanKind::Server)
             .start_with_context(tracer, &parent);
 
-        let request_id = match req.headers().get(REQUEST_ID_HEADER) {
+        let request_id = match req.headers().get(&attributes::X_REQUEST_ID) {
             Some(v) if attributes::valid_request_id(v.as_bytes()) => v.clone(),
             _ => {
-                let generated = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                let mut buf = uuid::Uuid::encode_buffer();
+                let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+                let generated = HeaderValue::from_str(id)
                     .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
                 req.headers_mut()
-                    .insert(REQUEST_ID_HEADER, generated.clone());
+                    .insert(attributes::X_REQUEST_ID.clone(), generated.clone());
                 generated
             }
         };
+        // Visible ASCII only (checked or generated above).
+        let request_id_text: Arc<str> = Arc::from(request_id.to_str().unwrap_or_default());
         let mut span = span;
         if opentelemetry::trace::Span::is_recording(&span) {
             use opentelemetry::trace::Span as _;
@@ -228,7 +238,10 @@ where
                 ));
             }
             if let Some(route) = &route {
-                attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+                attrs.push(KeyValue::new(
+                    semconv::HTTP_ROUTE,
+                    StringValue::from(Arc::clone(route)),
+                ));
             }
             attrs.push(KeyValue::new(
                 semconv::URL_PATH,
@@ -239,7 +252,7 @@ where
                 attrs.push(KeyValue::new(semconv::URL_QUERY, query));
             }
             if let Some((host, port)) = attributes::server(req.uri(), req.headers()) {
-                attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
+                attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
                 if let Some(port) = port {
                     attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
                 }
@@ -261,16 +274,14 @@ where
             if let Some(client) = client_address(&req) {
                 attrs.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
             }
-            if let Ok(id) = request_id.to_str() {
-                attrs.push(KeyValue::new(
-                    "http.request.header.x-request-id",
-                    id.to_owned(),
-                ));
-            }
+            attrs.push(KeyValue::new(
+                "http.request.header.x-request-id",
+                StringValue::from(Arc::clone(&request_id_text)),
+            ));
             span.set_attributes(attrs);
         }
         let cx = parent.with_span(span).with_value(HttpRequest {
-            id: RequestId(Arc::from(request_id.to_str().unwrap_or_default())),
+            id: RequestId(request_id_text),
             span_name: name,
         });
 
@@ -291,7 +302,7 @@ where
         };
         ResponseFuture {
             inner,
-            state: Some(Box::new(RequestState {
+            state: Some(RequestState {
                 cx,
                 start,
                 method,
@@ -303,20 +314,20 @@ where
                 active_attrs,
                 response_header: shared.response_header,
                 access_log: shared.access_log,
-            })),
+            }),
         }
     }
 }
 
 #[cfg(feature = "axum")]
-fn matched_route<B>(req: &Request<B>) -> Option<String> {
+fn matched_route<B>(req: &Request<B>) -> Option<Arc<str>> {
     req.extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned())
+        .map(|p| Arc::from(p.as_str()))
 }
 
 #[cfg(not(feature = "axum"))]
-fn matched_route<B>(_req: &Request<B>) -> Option<String> {
+fn matched_route<B>(_req: &Request<B>) -> Option<Arc<str>> {
     None
 }
 
@@ -340,13 +351,22 @@ struct IncomingHeaders<'a>(&'a http::HeaderMap);
 
 impl opentelemetry::propagation::Extractor for IncomingHeaders<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        if key == "traceparent" || key == "tracestate" {
-            let traceparent = self.0.get("traceparent")?;
-            if !attributes::valid_traceparent(traceparent.as_bytes()) {
-                return None;
+        let value = match key {
+            "traceparent" | "tracestate" => {
+                let traceparent = self.0.get(&attributes::TRACEPARENT)?;
+                if !attributes::valid_traceparent(traceparent.as_bytes()) {
+                    return None;
+                }
+                if key == "traceparent" {
+                    traceparent
+                } else {
+                    self.0.get(&attributes::TRACESTATE)?
+                }
             }
-        }
-        self.0.get(key).and_then(|v| v.to_str().ok())
+            "baggage" => self.0.get(&attributes::BAGGAGE)?,
+            other => self.0.get(other)?,
+        };
+        value.to_str().ok()
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -358,7 +378,7 @@ struct RequestState {
     cx: Context,
     start: Instant,
     method: &'static str,
-    route: Option<String>,
+    route: Option<Arc<str>>,
     scheme: &'static str,
     version: Option<&'static str>,
     request_id: HeaderValue,
@@ -373,7 +393,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        state: Option<Box<RequestState>>,
+        state: Option<RequestState>,
     }
 }
 
@@ -434,7 +454,7 @@ fn internal_error<B: Default>() -> Response<B> {
 
 impl RequestState {
     fn finish<B: Default, E: fmt::Display>(
-        self: Box<Self>,
+        self,
         outcome: Result<Response<B>, Failure<E>>,
     ) -> Result<Response<B>, E> {
         let duration = self.start.elapsed();
@@ -491,7 +511,10 @@ impl RequestState {
             let mut attrs = Vec::with_capacity(6);
             attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method));
             if let Some(route) = &self.route {
-                attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+                attrs.push(KeyValue::new(
+                    semconv::HTTP_ROUTE,
+                    StringValue::from(Arc::clone(route)),
+                ));
             }
             if let Some(status) = status {
                 attrs.push(KeyValue::new(
@@ -530,11 +553,11 @@ impl RequestState {
         if let Ok(response) = &mut result {
             let response_header = self.response_header;
             let headers = response.headers_mut();
-            headers.insert(REQUEST_ID_HEADER, self.request_id);
+            headers.insert(attributes::X_REQUEST_ID.clone(), self.request_id);
             let sc = span.span_context();
             match response_header {
                 ResponseTraceHeader::Traceparent if sc.is_valid() => {
-                    headers.insert("traceparent", super::traceparent(sc));
+                    headers.insert(attributes::TRACEPARENT.clone(), super::traceparent(sc));
                 }
                 ResponseTraceHeader::XTraceId if sc.is_valid() => {
                     if let Ok(v) = HeaderValue::from_str(&sc.trace_id().to_string()) {
