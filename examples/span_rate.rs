@@ -15,8 +15,12 @@ use tracing::info_span;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rate: u64 = std::env::var("SPAN_RATE").unwrap_or_else(|_| "10000".into()).parse()?;
-    let secs: u64 = std::env::var("DURATION_SECS").unwrap_or_else(|_| "10".into()).parse()?;
+    let rate: u64 = std::env::var("SPAN_RATE")
+        .unwrap_or_else(|_| "10000".into())
+        .parse()?;
+    let secs: u64 = std::env::var("DURATION_SECS")
+        .unwrap_or_else(|_| "10".into())
+        .parse()?;
     let guard = octollm_telemetry::TelemetryConfig::from_env()?
         .service_name("span-rate")
         .sampler(octollm_telemetry::Sampler::AlwaysOn)

@@ -55,7 +55,10 @@ async fn a_flood_of_random_requests_yields_bounded_names_and_series() {
             .uri(path)
             .header("user-agent", rng.token(30))
             .header("x-request-id", rng.token(20))
-            .header("x-forwarded-for", format!("10.{}.{}.{}", i % 256, rng.next() % 256, rng.next() % 256))
+            .header(
+                "x-forwarded-for",
+                format!("10.{}.{}.{}", i % 256, rng.next() % 256, rng.next() % 256),
+            )
             .body(Body::empty())
             .unwrap();
         send(&app, req).await;
@@ -73,7 +76,10 @@ async fn a_flood_of_random_requests_yields_bounded_names_and_series() {
         .filter(|l| l.starts_with("http_server_request_duration_seconds_count"))
         .collect();
     assert!(series.len() <= 6, "series: {series:#?}");
-    let active = text.lines().filter(|l| l.starts_with("http_server_active_requests{")).count();
+    let active = text
+        .lines()
+        .filter(|l| l.starts_with("http_server_active_requests{"))
+        .count();
     assert!(active <= 3, "{text}");
 }
 
@@ -108,7 +114,12 @@ async fn oversized_and_non_utf8_header_values_are_bounded() {
         assert_eq!(spans.len(), 1, "{name}");
         let span = &spans[0];
         for kv in &span.attributes {
-            assert!(kv.value.as_str().len() <= 1024, "{name}: {} is {} bytes", kv.key, kv.value.as_str().len());
+            assert!(
+                kv.value.as_str().len() <= 1024,
+                "{name}: {} is {} bytes",
+                kv.key,
+                kv.value.as_str().len()
+            );
         }
         if name == "user-agent" {
             let ua = attr(span, "user_agent.original").map(|v| v.as_str().len());

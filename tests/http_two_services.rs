@@ -54,13 +54,17 @@ async fn b_is_a_child_of_a_and_logs_share_the_trace_id() {
     let service_a = Router::new()
         .route(
             "/a",
-            get(|State((client, b)): State<(TracedClient, SocketAddr)>| async move {
-                tracing::info!(side = "a", "a calling b");
-                let req = http::Request::get(format!("http://{b}/b?token=hidden")).body(Empty::new()).unwrap();
-                let res = client.oneshot(req).await.unwrap();
-                let body = res.into_body().collect().await.unwrap().to_bytes();
-                String::from_utf8_lossy(&body).into_owned()
-            }),
+            get(
+                |State((client, b)): State<(TracedClient, SocketAddr)>| async move {
+                    tracing::info!(side = "a", "a calling b");
+                    let req = http::Request::get(format!("http://{b}/b?token=hidden"))
+                        .body(Empty::new())
+                        .unwrap();
+                    let res = client.oneshot(req).await.unwrap();
+                    let body = res.into_body().collect().await.unwrap().to_bytes();
+                    String::from_utf8_lossy(&body).into_owned()
+                },
+            ),
         )
         .with_state((client, b_addr))
         .layer(pipes.layer());
@@ -95,15 +99,28 @@ async fn b_is_a_child_of_a_and_logs_share_the_trace_id() {
     assert_eq!(client_a.parent_span_id, server_a.span_context.span_id());
     assert_eq!(server_b.parent_span_id, client_a.span_context.span_id());
     assert!(server_b.parent_span_is_remote);
-    assert_eq!(attr(&client_a, "http.response.status_code"), Some(&Value::I64(200)));
-    assert_eq!(attr(&client_a, "server.address"), Some(&Value::from("127.0.0.1".to_string())));
-    assert_eq!(attr(&client_a, "server.port"), Some(&Value::I64(i64::from(b_addr.port()))));
+    assert_eq!(
+        attr(&client_a, "http.response.status_code"),
+        Some(&Value::I64(200))
+    );
+    assert_eq!(
+        attr(&client_a, "server.address"),
+        Some(&Value::from("127.0.0.1".to_string()))
+    );
+    assert_eq!(
+        attr(&client_a, "server.port"),
+        Some(&Value::I64(i64::from(b_addr.port())))
+    );
     assert_eq!(
         attr(&client_a, "url.full"),
         Some(&Value::from(format!("http://{b_addr}/b?token=REDACTED")))
     );
     // B saw the real peer address.
-    assert_eq!(attr(&server_b, "client.address"), None, "no ConnectInfo without into_make_service_with_connect_info");
+    assert_eq!(
+        attr(&server_b, "client.address"),
+        None,
+        "no ConnectInfo without into_make_service_with_connect_info"
+    );
 
     let lines = pipes.logs.lines();
     let line = |side: &str| {
@@ -115,14 +132,19 @@ async fn b_is_a_child_of_a_and_logs_share_the_trace_id() {
     };
     assert_eq!(line("a")["trace_id"], trace.to_string().as_str());
     assert_eq!(line("b")["trace_id"], trace.to_string().as_str());
-    assert_eq!(line("b")["span_id"], server_b.span_context.span_id().to_string().as_str());
+    assert_eq!(
+        line("b")["span_id"],
+        server_b.span_context.span_id().to_string().as_str()
+    );
 
     // The client duration metric was recorded.
     let text = pipes.metrics_text();
     assert!(
-        text.lines().any(|l| l.starts_with("http_client_request_duration_seconds_count")
-            && l.contains("http_response_status_code=\"200\"")
-            && l.ends_with(" 1")),
+        text.lines().any(
+            |l| l.starts_with("http_client_request_duration_seconds_count")
+                && l.contains("http_response_status_code=\"200\"")
+                && l.ends_with(" 1")
+        ),
         "{text}"
     );
     a_task.abort();
@@ -147,12 +169,18 @@ async fn inject_context_writes_the_current_span() {
         .layer(pipes.layer());
     let (_, body) = http_support::send(
         &app,
-        axum::http::Request::get("/inject").body(axum::body::Body::empty()).unwrap(),
+        axum::http::Request::get("/inject")
+            .body(axum::body::Body::empty())
+            .unwrap(),
     )
     .await;
     let span = &pipes.finished_spans()[0];
     assert_eq!(
         body,
-        format!("00-{}-{}-01", span.span_context.trace_id(), span.span_context.span_id())
+        format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        )
     );
 }

@@ -20,23 +20,34 @@ impl Drop for Reaped {
 
 fn example_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target profile dir");
     let path = profile_dir.join("examples").join(name);
-    assert!(path.is_file(), "{} is built by `cargo test` before the tests run", path.display());
+    assert!(
+        path.is_file(),
+        "{} is built by `cargo test` before the tests run",
+        path.display()
+    );
     path
 }
 
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on 127.0.0.1:{port}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on 127.0.0.1:{port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn crate_series_in_contract() -> Vec<String> {
-    let text = std::fs::read_to_string(support::repo_root().join("monitoring/metric-contract.yaml"))
-        .expect("monitoring/metric-contract.yaml");
+    let text =
+        std::fs::read_to_string(support::repo_root().join("monitoring/metric-contract.yaml"))
+            .expect("monitoring/metric-contract.yaml");
     let doc: serde_norway::Value = serde_norway::from_str(&text).expect("valid YAML");
     doc["metrics"]
         .as_sequence()
@@ -49,8 +60,12 @@ fn crate_series_in_contract() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_example_service() {
-    let Some(promtool) = support::require_tool("promtool") else { return };
-    let Some(prometheus) = support::require_tool("prometheus") else { return };
+    let Some(promtool) = support::require_tool("promtool") else {
+        return;
+    };
+    let Some(prometheus) = support::require_tool("prometheus") else {
+        return;
+    };
 
     let port = support::free_port();
     let _service = Reaped(
@@ -94,7 +109,12 @@ async fn prometheus_scrapes_the_example_service() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    check.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = check.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -111,14 +131,23 @@ async fn prometheus_scrapes_the_example_service() {
         .filter_map(|l| l.split(['{', ' ']).next())
         .collect();
     let contract = crate_series_in_contract();
-    assert!(!contract.is_empty(), "the contract lists this crate's series");
+    assert!(
+        !contract.is_empty(),
+        "the contract lists this crate's series"
+    );
     for name in &contract {
         // Client-side series appear only once the service makes outgoing calls.
         if name.starts_with("http_client_") {
-            assert!(octollm_telemetry::metrics::EXPOSED_SERIES.contains(&name.as_str()), "{name}");
+            assert!(
+                octollm_telemetry::metrics::EXPOSED_SERIES.contains(&name.as_str()),
+                "{name}"
+            );
             continue;
         }
-        assert!(exposed.contains(name.as_str()), "contract series {name} not exposed; exposed: {exposed:?}");
+        assert!(
+            exposed.contains(name.as_str()),
+            "contract series {name} not exposed; exposed: {exposed:?}"
+        );
     }
     for name in [
         octollm_telemetry::metrics::HTTP_SERVER_REQUEST_DURATION_BUCKET,
@@ -144,7 +173,10 @@ async fn prometheus_scrapes_the_example_service() {
         Command::new(&prometheus)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -167,7 +199,10 @@ async fn prometheus_scrapes_the_example_service() {
         if let Some(v) = parsed["data"]["result"][0]["value"][1].as_str() {
             break v.to_owned();
         }
-        assert!(Instant::now() < deadline, "Prometheus never returned the series: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never returned the series: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(value, REQUESTS.to_string());
