@@ -79,3 +79,45 @@ impl SpanExporter for ConsoleExporter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tower::ServiceExt as _;
+
+    /// Credentials sent to an instrumented service never reach the console output.
+    #[tokio::test]
+    async fn console_output_carries_no_credentials() {
+        const SECRET: &str = "c0ns0le-S3cret";
+        let spans = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .build();
+        let app = axum::Router::new()
+            .route("/login", axum::routing::post(|| async { "ok" }))
+            .layer(
+                crate::http::layer()
+                    .tracer_provider(&provider)
+                    .without_metrics(),
+            );
+        let request = http::Request::post(format!("/login?password={SECRET}&token={SECRET}"))
+            .header("authorization", format!("Bearer {SECRET}"))
+            .header("cookie", format!("sid={SECRET}"))
+            .header("set-cookie", format!("sid={SECRET}"))
+            .header("proxy-authorization", format!("Basic {SECRET}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let finished = spans.get_finished_spans().unwrap();
+        assert_eq!(finished.len(), 1);
+        let mut out = String::new();
+        ConsoleExporter::default().render(&finished[0], &mut out);
+        assert!(
+            out.contains("POST /login") && out.contains("url.query"),
+            "{out}"
+        );
+        assert!(!out.contains(SECRET), "{out}");
+    }
+}
