@@ -195,7 +195,14 @@ where
         let version = attributes::protocol_version(req.version());
 
         let propagator = shared.propagator.get_or_init(crate::propagation::current);
-        let parent = propagator.extract(&IncomingHeaders(req.headers()));
+        let headers = req.headers();
+        let parent = if headers.contains_key(&attributes::TRACEPARENT)
+            || headers.contains_key(&attributes::BAGGAGE)
+        {
+            propagator.extract(&IncomingHeaders(headers))
+        } else {
+            Context::current()
+        };
         let tracer = shared.tracer.get_or_init(super::installed_tracer);
         let name: std::borrow::Cow<'static, str> = match &route {
             Some(route) => {
@@ -210,6 +217,7 @@ where
         let span = tracer
             .span_builder(name.clone())
             .with_kind(SpanKind::Server)
+            .with_attributes(Vec::with_capacity(16))
             .start_with_context(tracer, &parent);
 
         let request_id = match req.headers().get(&attributes::X_REQUEST_ID) {
@@ -287,14 +295,10 @@ where
 
         let instruments = shared
             .instruments
-            .get_or_init(|| super::installed_meter().map(|m| Instruments::server_from_meter(&m)))
+            .get_or_init(|| super::installed_meter().map(|m| Instruments::installed(&m)))
             .clone();
-        let active_attrs = [
-            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method),
-            KeyValue::new(semconv::URL_SCHEME, scheme),
-        ];
         if let Some(i) = &instruments {
-            i.active.add(1, &active_attrs);
+            i.active.add(method, scheme, 1);
         }
         let inner = {
             let _attached = cx.clone().attach();
@@ -311,7 +315,6 @@ where
                 version,
                 request_id,
                 instruments,
-                active_attrs,
                 response_header: shared.response_header,
                 access_log: shared.access_log,
             }),
@@ -383,7 +386,6 @@ struct RequestState {
     version: Option<&'static str>,
     request_id: HeaderValue,
     instruments: Option<Instruments>,
-    active_attrs: [KeyValue; 2],
     response_header: ResponseTraceHeader,
     access_log: Option<(Level, Level)>,
 }
@@ -530,7 +532,7 @@ impl RequestState {
                 attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
             }
             instruments.duration.record(duration.as_secs_f64(), &attrs);
-            instruments.active.add(-1, &self.active_attrs);
+            instruments.active.add(self.method, self.scheme, -1);
         }
 
         if let Some((success, server_error)) = self.access_log {
