@@ -6,6 +6,7 @@
 #
 #   bash scripts/load.sh            # 60 s per case (about 6 minutes in all)
 #   DURATION=20 bash scripts/load.sh
+#   SKIP_HTTP=1 bash scripts/load.sh   # only the span-rate part
 #
 # Needs: wrk (Debian `wrk`), rotel (`pip install rotel==0.0.1a15`). Loopback only; every
 # process it starts is stopped on exit.
@@ -67,6 +68,7 @@ run_case() {
 }
 
 : > "$OUT/results.txt"
+if [ -z "${SKIP_HTTP:-}" ]; then
 run_case off REFLEX_TELEMETRY=off
 run_case sampling_0.1 OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
 run_case sampling_1.0 OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
@@ -82,6 +84,7 @@ while read -r name rps p50 p99 dropped; do
       -v b="$(to_ms "$p99")" -v bb="$(to_ms "$base_p99")" -v d="$dropped" \
       'BEGIN { printf "| %s | %.0f | %.3f | %.3f ms | %.2f | %.3f ms | %.2f | %s |\n", n, r, r/br, a, a/ba, b, b/bb, d }'
 done < "$OUT/results.txt"
+fi
 
 echo
 echo "Highest span rate with no drop (span_rate, ${SPAN_SECS:-10} s per rate, real collector):"
@@ -92,8 +95,8 @@ for settings in "default" "tuned"; do
   extra=()
   [ "$settings" = tuned ] && extra=(OTEL_BSP_MAX_QUEUE_SIZE=16384 OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048 OTEL_BSP_SCHEDULE_DELAY=500)
   best=0
-  for rate in 5000 10000 20000 40000 80000 160000; do
-    line=$(span_rate "$rate" "${extra[@]}")
+  for rate in 5000 10000 20000 40000 80000 120000 160000; do
+    line=$(span_rate "$rate" "${extra[@]}" | grep '^target_rate=')
     echo "  $settings: $line"
     dropped=$(sed -E 's/.* dropped=([0-9]+).*/\1/' <<< "$line")
     failed=$(sed -E 's/.* failed=([0-9]+).*/\1/' <<< "$line")
