@@ -86,7 +86,6 @@ async fn a_flood_of_random_requests_yields_bounded_names_and_series() {
 #[tokio::test]
 async fn oversized_and_non_utf8_header_values_are_bounded() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let _log = tracing::subscriber::set_default(pipes.subscriber());
     let app = http_support::app(pipes.layer());
     let huge = "A".repeat(64 * 1024);
     let binary = HeaderValue::from_bytes(b"\xff\xfe\xfd binary \x80").unwrap();

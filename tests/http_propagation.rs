@@ -50,7 +50,6 @@ async fn a_sampled_parent_is_joined_even_when_new_roots_are_not_sampled() {
 #[tokio::test]
 async fn an_unsampled_parent_is_respected() {
     let pipes = Pipelines::new(parent_based(Sampler::AlwaysOn));
-    let _log = tracing::subscriber::set_default(pipes.subscriber());
     let app = http_support::app(pipes.layer());
     let (response, _) = send(
         &app,

@@ -25,7 +25,6 @@ const SHAPES: &[(&str, Option<&str>)] = &[
 #[tokio::test]
 async fn every_method_status_and_route_shape() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let _log = tracing::subscriber::set_default(pipes.subscriber());
     let app = http_support::app(pipes.layer());
     let mut expected_counts = std::collections::HashMap::new();
 
@@ -353,7 +352,6 @@ async fn response_trace_header_is_configurable() {
 #[tokio::test]
 async fn access_log_can_be_turned_off_or_releveled() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let _log = tracing::subscriber::set_default(pipes.subscriber());
     let app = http_support::app(pipes.layer().access_log(false));
     send(&app, Request::get("/literal").body(Body::empty()).unwrap()).await;
     assert!(!pipes.logs.text().contains("request completed"));

@@ -34,7 +34,6 @@ async fn serve(app: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
 #[tokio::test]
 async fn b_is_a_child_of_a_and_logs_share_the_trace_id() {
     let pipes = Pipelines::new(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
-    let _log = tracing::subscriber::set_default(pipes.subscriber());
 
     let service_b = Router::new()
         .route(

@@ -22,6 +22,10 @@ pub struct Pipelines {
     pub meter_provider: SdkMeterProvider,
     pub registry: prometheus::Registry,
     pub logs: LogBuffer,
+    /// This thread's subscriber, for the whole test: tests of one binary run in parallel, and a
+    /// callsite first reached on a thread without any subscriber could cache "never" while
+    /// another test captures logs.
+    _subscriber: tracing::subscriber::DefaultGuard,
 }
 
 impl Pipelines {
@@ -39,12 +43,15 @@ impl Pipelines {
             .build()
             .unwrap();
         let meter_provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let logs = LogBuffer::default();
+        let subscriber = capture_subscriber(&tracer_provider, &logs);
         Self {
             spans,
             tracer_provider,
             meter_provider,
             registry,
-            logs: LogBuffer::default(),
+            logs,
+            _subscriber: tracing::subscriber::set_default(subscriber),
         }
     }
 
@@ -80,6 +87,21 @@ impl Pipelines {
             .unwrap();
         String::from_utf8(out).unwrap()
     }
+}
+
+fn capture_subscriber(
+    tracer_provider: &SdkTracerProvider,
+    logs: &LogBuffer,
+) -> impl tracing::Subscriber + Send + Sync {
+    let writer = logs.clone();
+    let otel = tracing_opentelemetry::layer().with_tracer(
+        opentelemetry::trace::TracerProvider::tracer(tracer_provider, "test"),
+    );
+    tracing_subscriber::registry().with(otel).with(
+        tracing_subscriber::fmt::layer()
+            .event_format(octollm_telemetry::logs::JsonFormat::new("test-service"))
+            .with_writer(move || writer.clone()),
+    )
 }
 
 /// A shared in-memory log sink.
