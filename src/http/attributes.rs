@@ -168,7 +168,11 @@ pub fn redact_query(query: &str) -> Option<String> {
         }
         match pair.split_once('=') {
             Some((key, _)) if is_sensitive(key) => {
-                out.push_str(truncate(key, 256));
+                let room = MAX_ATTRIBUTE_LEN.saturating_sub(out.len() + "=REDACTED".len());
+                if room == 0 {
+                    break;
+                }
+                out.push_str(truncate(key, room.min(256)));
                 out.push_str("=REDACTED");
             }
             _ => out.push_str(truncate(
@@ -329,6 +333,11 @@ mod tests {
         }
         let huge = format!("q={}", "x".repeat(100_000));
         assert!(redact_query(&huge).unwrap().len() <= MAX_ATTRIBUTE_LEN);
+        // Found by fuzzing: sensitive pairs near the limit used to overshoot it.
+        let near = format!("a={}&{}token=1&secret=2", "x".repeat(1000), "k".repeat(300));
+        assert!(redact_query(&near).unwrap().len() <= MAX_ATTRIBUTE_LEN);
+        let many = "password=1&".repeat(500);
+        assert!(redact_query(&many).unwrap().len() <= MAX_ATTRIBUTE_LEN);
     }
 
     #[test]
