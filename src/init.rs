@@ -73,11 +73,7 @@ fn install(mut config: TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         TracesExporter::Otlp => {
             let settings = OtlpSettings::traces(&config)?;
             let handle = runtime.handle().clone();
-            Some(Box::new(move || {
-                settings
-                    .build_spans(handle)
-                    .map(|e| AnyExporter::Otlp(Box::new(e)))
-            }))
+            Some(Box::new(move || settings.span_exporter(handle)))
         }
     };
     let mut builder = SdkTracerProvider::builder()

@@ -28,7 +28,9 @@
 //! Prometheus adds `namespace`, `pod`, `container` and `service` from Kubernetes service
 //! discovery (see the monitoring stack's README).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "prometheus")]
+use std::sync::OnceLock;
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -108,27 +110,46 @@ pub(crate) fn provider(
     let builder = SdkMeterProvider::builder().with_resource(resource.clone());
     let builder = match config.effective_metrics_exporter() {
         MetricsExporter::None => return Ok(None),
-        MetricsExporter::Otlp => {
-            let settings = OtlpSettings::metrics(config)?;
-            let handle = runtime.handle().clone();
-            let error = |reason| InitError::Exporter {
-                signal: "metrics",
-                reason,
-            };
-            let exporter = runtime
-                .run_on(move || settings.build_metrics(handle))
-                .map_err(error)?
-                .map_err(error)?;
-            let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
-                .with_interval(config.metric_export_interval)
-                .build();
-            builder.with_reader(reader)
-        }
+        MetricsExporter::Otlp => otlp_reader(builder, config, runtime)?,
         MetricsExporter::Prometheus => prometheus_reader(builder)?,
     };
     let provider = builder.build();
     register_pipeline_counters(&provider, counters);
     Ok(Some(provider))
+}
+
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+fn otlp_reader(
+    builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
+    config: &TelemetryConfig,
+    runtime: &ExportRuntime,
+) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
+    let settings = OtlpSettings::metrics(config)?;
+    let handle = runtime.handle().clone();
+    let error = |reason| InitError::Exporter {
+        signal: "metrics",
+        reason,
+    };
+    let exporter = runtime
+        .run_on(move || settings.build_metrics(handle))
+        .map_err(error)?
+        .map_err(error)?;
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
+        .with_interval(config.metric_export_interval)
+        .build();
+    Ok(builder.with_reader(reader))
+}
+
+#[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+fn otlp_reader(
+    _builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
+    config: &TelemetryConfig,
+    _runtime: &ExportRuntime,
+) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
+    Err(InitError::Exporter {
+        signal: "metrics",
+        reason: OtlpSettings::metrics(config)?.missing_feature(),
+    })
 }
 
 #[cfg(feature = "prometheus")]

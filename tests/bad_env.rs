@@ -51,6 +51,8 @@ const CASES: &[Case] = &[
     (&[("LOG_FORMAT", "xml")], "LOG_FORMAT", "xml"),
     (&[("RUST_LOG", "info,[[[")], "RUST_LOG", "info,[[["),
     (&[("RUST_LOG", "my_crate=loud")], "RUST_LOG", "my_crate=loud"),
+    (&[("RUST_LOG", "[{a=x..............................y}]")], "RUST_LOG", "[{a=x..............................y}]"),
+    (&[("RUST_LOG", "info,\u{a0}\u{a0}=")], "RUST_LOG", "info,\u{a0}\u{a0}="),
     (&[("OTEL_SDK_DISABLED", "yes")], "OTEL_SDK_DISABLED", "yes"),
     (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")], "OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
     (&[("OTEL_PROPAGATORS", "b3")], "OTEL_PROPAGATORS", "b3"),

@@ -16,6 +16,10 @@ use crate::config::{Compression, OtlpSignal, Protocol, TelemetryConfig};
 
 /// What the export runtime needs to build an OTLP exporter of one signal.
 #[derive(Debug, Clone)]
+#[cfg_attr(
+    not(any(feature = "grpc", feature = "http-proto")),
+    allow(dead_code, reason = "read by the transports")
+)]
 pub(crate) struct OtlpSettings {
     pub(crate) protocol: Protocol,
     pub(crate) endpoint: String,
@@ -57,7 +61,13 @@ impl OtlpSettings {
         })
     }
 
-    fn missing_feature(&self) -> String {
+    pub(crate) fn missing_feature(&self) -> String {
+        if cfg!(not(any(feature = "grpc", feature = "http-proto"))) {
+            return "OTLP export needs the `grpc` or `http-proto` cargo feature of \
+                    octollm-telemetry; enable one, or choose another exporter \
+                    (OTEL_TRACES_EXPORTER=console|none, OTEL_METRICS_EXPORTER=prometheus|none)"
+                .into();
+        }
         match self.protocol {
             Protocol::Grpc => "OTLP/gRPC needs the `grpc` cargo feature of octollm-telemetry; enable it \
                                or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
@@ -81,6 +91,7 @@ impl OtlpSettings {
     }
 }
 
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
 /// Declares `build_spans` / `build_metrics`: the same builder calls for both signals.
 macro_rules! otlp_builders {
     ($name:ident, $exporter:ty) => {
@@ -130,12 +141,33 @@ macro_rules! otlp_builders {
     };
 }
 
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
 otlp_builders!(build_spans, opentelemetry_otlp::SpanExporter);
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
 otlp_builders!(build_metrics, opentelemetry_otlp::MetricExporter);
+
+impl OtlpSettings {
+    /// Builds the OTLP span exporter; must run on the export runtime.
+    pub(crate) fn span_exporter(
+        self,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<AnyExporter, String> {
+        #[cfg(any(feature = "grpc", feature = "http-proto"))]
+        return self
+            .build_spans(runtime)
+            .map(|e| AnyExporter::Otlp(Box::new(e)));
+        #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+        {
+            drop(runtime);
+            Err(self.missing_feature())
+        }
+    }
+}
 
 /// The exporters the export thread can drive.
 #[derive(Debug)]
 pub(crate) enum AnyExporter {
+    #[cfg(any(feature = "grpc", feature = "http-proto"))]
     Otlp(Box<opentelemetry_otlp::SpanExporter>),
     Console(ConsoleExporter),
 }
@@ -149,6 +181,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
         batch: Vec<opentelemetry_sdk::trace::SpanData>,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
         match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
             AnyExporter::Otlp(e) => e.export(batch).await,
             AnyExporter::Console(e) => e.export(batch).await,
         }
@@ -159,6 +192,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
         timeout: std::time::Duration,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
         match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
             AnyExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
             AnyExporter::Console(e) => e.shutdown_with_timeout(timeout),
         }
@@ -166,6 +200,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
         match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
             AnyExporter::Otlp(e) => e.set_resource(resource),
             AnyExporter::Console(e) => e.set_resource(resource),
         }

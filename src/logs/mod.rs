@@ -54,36 +54,98 @@ const HELD_AT_WARN: &[&str] = &[
     "reqwest",
 ];
 
-pub(crate) fn validate_filter(name: &str, directives: &str) -> Result<(), ConfigError> {
+/// Characters that would make a field filter value a regular expression.
+const REGEX_META: &[char] = &[
+    '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+];
+
+/// The directives with each one trimmed and empty ones dropped.
+///
+/// `EnvFilter` slices a directive by the positions of its trimmed form, so a directive that
+/// starts with a multi-byte space (`\u{a0}a=debug`) would make it panic; trimming first keeps
+/// the error an error.
+fn normalise(directives: &str) -> String {
+    let mut out = String::with_capacity(directives.len());
+    for directive in directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(directive);
+    }
+    out
+}
+
+/// Refuses span field filters (`[span{field=value}]`) whose value is a regular expression.
+///
+/// `EnvFilter` compiles such a value into a DFA whose size can grow exponentially with the
+/// pattern (`x..............................y` takes minutes and gigabytes), so a malformed
+/// variable could hang start-up. Values are matched literally, or as numbers and booleans.
+fn check_field_values(directive: &str) -> Result<(), String> {
+    let Some((_, fields)) = directive.split_once('{') else {
+        return Ok(());
+    };
+    let fields = fields.split('}').next().unwrap_or_default();
+    for field in fields.split(',') {
+        let Some((_, value)) = field.split_once('=') else {
+            continue;
+        };
+        let number = value.parse::<f64>().is_ok() || value.parse::<u64>().is_ok();
+        if !number && value.contains(REGEX_META) {
+            return Err(format!(
+                "span field filter values must be literal text, a number or a boolean, \
+                 without regular-expression characters {} (got `{value}`)",
+                REGEX_META.iter().collect::<String>()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_filter(name: &str, directives: &str) -> Result<String, ConfigError> {
+    let accepted = |detail: &dyn fmt::Display| {
+        ConfigError::new(
+            name,
+            directives,
+            format!("tracing filter directives such as info,my_crate=debug ({detail})"),
+        )
+    };
+    let normalised = normalise(directives);
+    for directive in normalised.split(',') {
+        check_field_values(directive).map_err(|e| accepted(&e))?;
+    }
     EnvFilter::builder()
-        .parse(directives)
-        .map(drop)
-        .map_err(|e| {
-            ConfigError::new(
-                name,
-                directives,
-                format!("tracing filter directives such as info,my_crate=debug ({e})"),
-            )
-        })
+        .parse(&normalised)
+        .map_err(|e| accepted(&e))?;
+    Ok(normalised)
+}
+
+/// Checks filter directives, with an error that names `name` (the variable or setter).
+pub(crate) fn validate_filter(name: &str, directives: &str) -> Result<(), ConfigError> {
+    parse_filter(name, directives).map(drop)
 }
 
 /// The filter: the user's directives plus `warn` for the export path's crates it does not name.
 pub(crate) fn build_filter(directives: &str) -> Result<EnvFilter, ConfigError> {
-    let mut full = directives.to_owned();
+    let mut full = parse_filter("RUST_LOG", directives)?;
+    let user = full.clone();
     for target in HELD_AT_WARN {
-        let named = directives.split(',').any(|d| {
-            let d = d.trim();
+        let named = user.split(',').any(|d| {
             d.strip_prefix(target).is_some_and(|rest| {
                 rest.starts_with('=') || rest.starts_with("::") || rest.starts_with('[')
             })
         });
         if !named {
-            full.push(',');
+            if !full.is_empty() {
+                full.push(',');
+            }
             full.push_str(target);
             full.push_str("=warn");
         }
     }
-    validate_filter("RUST_LOG", directives)?;
     EnvFilter::builder()
         .parse(&full)
         .map_err(|e| ConfigError::new("RUST_LOG", directives, e.to_string()))
@@ -140,5 +202,35 @@ mod tests {
         assert_eq!(err.name, "RUST_LOG");
         assert!(validate_filter("RUST_LOG", "my_crate=loud").is_err());
         assert!(validate_filter("RUST_LOG", "warn,my_crate::db=debug").is_ok());
+    }
+
+    #[test]
+    fn a_leading_unicode_space_is_trimmed_not_a_panic() {
+        // EnvFilter alone panics on this (it slices inside the two-byte space).
+        assert!(validate_filter("RUST_LOG", "info,\u{a0}my_crate=debug").is_ok());
+        let filter = build_filter("info,\u{a0}my_crate=debug,\u{3000}").unwrap();
+        assert!(filter.to_string().contains("my_crate=debug"), "{filter}");
+        let err = validate_filter("RUST_LOG", "\u{a0}\u{a0}=").unwrap_err();
+        assert_eq!(err.name, "RUST_LOG");
+    }
+
+    #[test]
+    fn span_field_filters_match_literals_not_regular_expressions() {
+        for literal in [
+            "[request{user=alice}]=debug",
+            "[{latency=1.5}]=trace",
+            "[{retry=true}]",
+            "my_crate[handler{id=42}]=info",
+        ] {
+            validate_filter("RUST_LOG", literal).unwrap_or_else(|e| panic!("{literal}: {e}"));
+        }
+        // A 117-byte value of this shape made EnvFilter build a DFA for minutes.
+        let explosive = format!("[{{a=x{}y}}]", ".".repeat(100));
+        let err = build_filter(&explosive).unwrap_err();
+        assert_eq!(err.name, "RUST_LOG");
+        assert!(err.to_string().contains("regular-expression"), "{err}");
+        for regex in ["[{a=.*}]", "[s{user=(a|b)}]", "[{a=x+}]", "[{a=^b$}]"] {
+            assert!(validate_filter("RUST_LOG", regex).is_err(), "{regex}");
+        }
     }
 }
