@@ -54,6 +54,10 @@ const HELD_AT_WARN: &[&str] = &[
     "reqwest",
 ];
 
+/// The longest span field filter value: `EnvFilter` compiles even a literal into a DFA, in time
+/// that grows with the square of its length (8,000 characters take 0.4 s).
+const MAX_FIELD_VALUE: usize = 256;
+
 /// Characters that would make a field filter value a regular expression.
 const REGEX_META: &[char] = &[
     '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
@@ -79,7 +83,8 @@ fn normalise(directives: &str) -> String {
     out
 }
 
-/// Refuses span field filters (`[span{field=value}]`) whose value is a regular expression.
+/// Refuses span field filters (`[span{field=value}]`) whose value is a regular expression or
+/// longer than [`MAX_FIELD_VALUE`].
 ///
 /// `EnvFilter` compiles such a value into a DFA whose size can grow exponentially with the
 /// pattern (`x..............................y` takes minutes and gigabytes), so a malformed
@@ -93,6 +98,12 @@ fn check_field_values(directive: &str) -> Result<(), String> {
         let Some((_, value)) = field.split_once('=') else {
             continue;
         };
+        if value.len() > MAX_FIELD_VALUE {
+            return Err(format!(
+                "span field filter values are at most {MAX_FIELD_VALUE} bytes (got {})",
+                value.len()
+            ));
+        }
         let number = value.parse::<f64>().is_ok() || value.parse::<u64>().is_ok();
         if !number && value.contains(REGEX_META) {
             return Err(format!(
@@ -232,5 +243,9 @@ mod tests {
         for regex in ["[{a=.*}]", "[s{user=(a|b)}]", "[{a=x+}]", "[{a=^b$}]"] {
             assert!(validate_filter("RUST_LOG", regex).is_err(), "{regex}");
         }
+        let long = |n| format!("[{{a={}}}]", "x".repeat(n));
+        assert!(validate_filter("RUST_LOG", &long(MAX_FIELD_VALUE)).is_ok());
+        let err = validate_filter("RUST_LOG", &long(MAX_FIELD_VALUE + 1)).unwrap_err();
+        assert!(err.to_string().contains("at most 256 bytes"), "{err}");
     }
 }
