@@ -1,79 +1,23 @@
 //! `OTEL_SDK_DISABLED=true`: a running collector configured as the endpoint (with the OTLP
 //! exporter selected) receives nothing, while log lines and propagation keep their trace ids.
 
+#[path = "support/no_export.rs"]
+mod no_export;
 #[path = "support/rotel.rs"]
 mod rotel;
 mod support;
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use octollm_telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use octollm_telemetry::{LogFormat, MetricsExporter, TelemetryConfig, TracesExporter};
-use opentelemetry::trace::TraceContextExt as _;
-use rotel::{LogCapture, Rotel};
+use octollm_telemetry::MetricsExporter;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sdk_disabled_sends_nothing_but_keeps_ids() {
-    let Some(rotel) = Rotel::start() else { return };
-    let logs = LogCapture::default();
-    let config = TelemetryConfig::from_vars([
+    let vars = [
         ("OTEL_SERVICE_NAME", "sdk-disabled"),
         ("OTEL_SDK_DISABLED", "true"),
         ("OTEL_TRACES_EXPORTER", "otlp"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &rotel.grpc_endpoint()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ("OTEL_SAMPLING_RATE", "1.0"),
-    ])
-    .unwrap()
-    .log_format(LogFormat::Json)
-    .log_writer(logs.clone());
-    assert_eq!(config.effective_traces_exporter(), TracesExporter::None);
-    assert_eq!(config.effective_metrics_exporter(), MetricsExporter::None);
-    let guard = config.init().await.unwrap();
-
-    let span = tracing::info_span!("unexported", n = 1_i64);
-    let sc = span.context().span().span_context().clone();
-    assert!(sc.is_valid() && sc.is_sampled(), "{sc:?}");
-    span.in_scope(|| {
-        tracing::info_span!("unexported_child").in_scope(|| tracing::info!("inside child"));
-        tracing::info!("inside span");
-    });
-    let mut headers = HashMap::new();
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&span.context(), &mut headers)
-    });
-    drop(span);
-
-    let line = &logs.with_message("inside span")[0];
-    assert_eq!(line["trace_id"], sc.trace_id().to_string().as_str());
-    assert_eq!(line["span_id"], sc.span_id().to_string().as_str());
-    assert_eq!(line["trace_sampled"], true);
-    let child_line = &logs.with_message("inside child")[0];
-    assert_eq!(child_line["trace_id"], sc.trace_id().to_string().as_str());
-    assert_ne!(child_line["span_id"], sc.span_id().to_string().as_str());
-    assert_eq!(
-        headers.get("traceparent").map(String::as_str),
-        Some(format!("00-{}-{}-01", sc.trace_id(), sc.span_id()).as_str()),
-        "the context is still propagated"
-    );
-
-    let stats = guard.export_stats();
-    assert_eq!(stats.exported_spans, 0, "{stats:?}");
-    assert_eq!(stats.dropped_spans, 0, "{stats:?}");
-    guard.shutdown().expect("shutdown with nothing to flush");
-
-    // Give a (wrong) exporter every chance to deliver: several schedule delays.
-    let spans = rotel.wait_until_quiet(Duration::from_secs(1), Duration::from_secs(3));
-    assert!(spans.is_empty(), "nothing is exported: {spans:#?}");
-
-    // The receiver works: a span sent to it directly arrives, alone.
-    let control = rotel.send_control_span("control");
-    let spans = rotel.wait_for_spans(1, Duration::from_secs(10));
-    let spans_after = rotel.wait_until_quiet(Duration::from_millis(300), Duration::from_secs(3));
-    assert_eq!(spans.len(), 1, "{spans_after:#?}");
-    assert_eq!(spans_after.len(), 1, "{spans_after:#?}");
-    assert_eq!(spans_after[0].trace_id, control);
-    assert_eq!(spans_after[0].name, "control");
+    ];
+    no_export::nothing_exported_ids_kept(&vars, |config| {
+        assert_eq!(config.effective_metrics_exporter(), MetricsExporter::None);
+    })
+    .await;
 }
