@@ -283,6 +283,85 @@ fn rust_service(client: TracedClient, python: SocketAddr) -> Router {
         .layer(octollm_telemetry::http::layer())
 }
 
+/// One service of the test, as its spans and log lines must show it.
+struct Side<'a> {
+    service: &'static str,
+    version: &'static str,
+    instance: &'static str,
+    sdk: &'static str,
+    lines: &'a [Map<String, Value>],
+}
+
+/// A server of one trace: its route and the message it logs while handling the request.
+struct Hop<'a> {
+    side: &'a Side<'a>,
+    route: &'static str,
+    message: &'static str,
+}
+
+/// Checks the trace started by a request to `caller`, whose handler calls `callee` at `url`:
+/// exactly three spans (caller server, caller client, callee server) linked parent to child,
+/// their names, routes and HTTP attributes, the resource of each side, and each server's log
+/// line carrying the trace id. Returns the trace id.
+fn check_call_trace(spans: &[ReceivedSpan], caller: Hop<'_>, callee: Hop<'_>, url: &str) -> String {
+    let root_name = format!("GET {}", caller.route);
+    let root = spans
+        .iter()
+        .find(|s| s.name == root_name)
+        .unwrap_or_else(|| panic!("no span {root_name}: {spans:#?}"));
+    let trace = root.trace_id.clone();
+    assert_eq!(
+        spans.iter().filter(|s| s.trace_id == trace).count(),
+        3,
+        "{spans:#?}"
+    );
+    let server = span(spans, &trace, caller.side.service, SPAN_KIND_SERVER);
+    let client = span(spans, &trace, caller.side.service, SPAN_KIND_CLIENT);
+    let remote = span(spans, &trace, callee.side.service, SPAN_KIND_SERVER);
+    assert_eq!(
+        server.parent_span_id, "",
+        "the caller's server span is the root"
+    );
+    assert_eq!(client.parent_span_id, server.span_id);
+    assert_eq!(remote.parent_span_id, client.span_id);
+    assert_eq!(server.name, root_name);
+    assert_eq!(client.name, "GET");
+    assert_eq!(remote.name, format!("GET {}", callee.route));
+    assert_eq!(str_attr(server, "http.route"), Some(caller.route));
+    assert_eq!(str_attr(remote, "http.route"), Some(callee.route));
+    assert_eq!(str_attr(client, "url.full"), Some(url));
+    for s in [server, client, remote] {
+        assert_eq!(
+            int_attr(s, "http.response.status_code"),
+            Some(200),
+            "{s:#?}"
+        );
+        assert_eq!(str_attr(s, "http.request.method"), Some("GET"), "{s:#?}");
+    }
+    for (s, side) in [
+        (server, caller.side),
+        (client, caller.side),
+        (remote, callee.side),
+    ] {
+        check_resource(s, side.service, side.version, side.instance, side.sdk);
+    }
+    check_log_line(
+        caller.side.lines,
+        caller.message,
+        caller.side.service,
+        &trace,
+        server,
+    );
+    check_log_line(
+        callee.side.lines,
+        callee.message,
+        callee.side.service,
+        &trace,
+        remote,
+    );
+    trace
+}
+
 /// The one span of `trace` from `service` with this kind.
 fn span<'a>(spans: &'a [ReceivedSpan], trace: &str, service: &str, kind: i64) -> &'a ReceivedSpan {
     let found: Vec<_> = spans
@@ -457,152 +536,49 @@ async fn one_trace_across_rust_and_python_in_both_directions() {
     let py_lines = python.stdout_lines();
     let rust_lines = rust_logs.json_lines();
 
-    // --- 1. Python server -> Python client -> Rust server -------------------------------
-    let py_root = spans
-        .iter()
-        .find(|s| s.name == "GET /py-calls-rust")
-        .unwrap_or_else(|| panic!("no Python span GET /py-calls-rust: {spans:#?}"));
-    let trace1 = py_root.trace_id.clone();
-    assert_eq!(
-        spans.iter().filter(|s| s.trace_id == trace1).count(),
-        3,
-        "{spans:#?}"
+    let python_side = Side {
+        service: PYTHON_SERVICE,
+        version: "3.4.5",
+        instance: "python-continuity-0",
+        sdk: "python",
+        lines: &py_lines,
+    };
+    let rust_side = Side {
+        service: RUST_SERVICE,
+        version: "1.2.3",
+        instance: "rust-continuity-0",
+        sdk: "rust",
+        lines: &rust_lines,
+    };
+    let trace1 = check_call_trace(
+        &spans,
+        Hop {
+            side: &python_side,
+            route: "/py-calls-rust",
+            message: "python calling rust",
+        },
+        Hop {
+            side: &rust_side,
+            route: "/rust",
+            message: "rust handled",
+        },
+        &format!("http://{rust_addr}/rust"),
     );
-    let py_server = span(&spans, &trace1, PYTHON_SERVICE, SPAN_KIND_SERVER);
-    let py_client = span(&spans, &trace1, PYTHON_SERVICE, SPAN_KIND_CLIENT);
-    let rust_server = span(&spans, &trace1, RUST_SERVICE, SPAN_KIND_SERVER);
-    assert_eq!(
-        py_server.parent_span_id, "",
-        "the Python server span is the root"
+    let trace2 = check_call_trace(
+        &spans,
+        Hop {
+            side: &rust_side,
+            route: "/rust-calls-py",
+            message: "rust calling python",
+        },
+        Hop {
+            side: &python_side,
+            route: "/py",
+            message: "python handled",
+        },
+        &python.url("/py"),
     );
-    assert_eq!(py_client.parent_span_id, py_server.span_id);
-    assert_eq!(rust_server.parent_span_id, py_client.span_id);
-    assert_eq!(py_server.name, "GET /py-calls-rust");
-    assert_eq!(py_client.name, "GET");
-    assert_eq!(rust_server.name, "GET /rust");
-    assert_eq!(str_attr(py_server, "http.route"), Some("/py-calls-rust"));
-    assert_eq!(str_attr(rust_server, "http.route"), Some("/rust"));
-    assert_eq!(
-        str_attr(py_client, "url.full"),
-        Some(format!("http://{rust_addr}/rust").as_str())
-    );
-    for s in [py_server, py_client, rust_server] {
-        assert_eq!(
-            int_attr(s, "http.response.status_code"),
-            Some(200),
-            "{s:#?}"
-        );
-        assert_eq!(str_attr(s, "http.request.method"), Some("GET"), "{s:#?}");
-    }
-    check_resource(
-        py_server,
-        PYTHON_SERVICE,
-        "3.4.5",
-        "python-continuity-0",
-        "python",
-    );
-    check_resource(
-        py_client,
-        PYTHON_SERVICE,
-        "3.4.5",
-        "python-continuity-0",
-        "python",
-    );
-    check_resource(
-        rust_server,
-        RUST_SERVICE,
-        "1.2.3",
-        "rust-continuity-0",
-        "rust",
-    );
-    check_log_line(
-        &py_lines,
-        "python calling rust",
-        PYTHON_SERVICE,
-        &trace1,
-        py_server,
-    );
-    check_log_line(
-        &rust_lines,
-        "rust handled",
-        RUST_SERVICE,
-        &trace1,
-        rust_server,
-    );
-
-    // --- 2. Rust server -> Rust client -> Python server ---------------------------------
-    let rust_root = spans
-        .iter()
-        .find(|s| s.name == "GET /rust-calls-py")
-        .unwrap_or_else(|| panic!("no Rust span GET /rust-calls-py: {spans:#?}"));
-    let trace2 = rust_root.trace_id.clone();
     assert_ne!(trace2, trace1);
-    assert_eq!(
-        spans.iter().filter(|s| s.trace_id == trace2).count(),
-        3,
-        "{spans:#?}"
-    );
-    let rust_server = span(&spans, &trace2, RUST_SERVICE, SPAN_KIND_SERVER);
-    let rust_client = span(&spans, &trace2, RUST_SERVICE, SPAN_KIND_CLIENT);
-    let py_server = span(&spans, &trace2, PYTHON_SERVICE, SPAN_KIND_SERVER);
-    assert_eq!(
-        rust_server.parent_span_id, "",
-        "the Rust server span is the root"
-    );
-    assert_eq!(rust_client.parent_span_id, rust_server.span_id);
-    assert_eq!(py_server.parent_span_id, rust_client.span_id);
-    assert_eq!(rust_server.name, "GET /rust-calls-py");
-    assert_eq!(rust_client.name, "GET");
-    assert_eq!(py_server.name, "GET /py");
-    assert_eq!(str_attr(rust_server, "http.route"), Some("/rust-calls-py"));
-    assert_eq!(str_attr(py_server, "http.route"), Some("/py"));
-    assert_eq!(
-        str_attr(rust_client, "url.full"),
-        Some(python.url("/py").as_str())
-    );
-    for s in [rust_server, rust_client, py_server] {
-        assert_eq!(
-            int_attr(s, "http.response.status_code"),
-            Some(200),
-            "{s:#?}"
-        );
-        assert_eq!(str_attr(s, "http.request.method"), Some("GET"), "{s:#?}");
-    }
-    check_resource(
-        rust_server,
-        RUST_SERVICE,
-        "1.2.3",
-        "rust-continuity-0",
-        "rust",
-    );
-    check_resource(
-        rust_client,
-        RUST_SERVICE,
-        "1.2.3",
-        "rust-continuity-0",
-        "rust",
-    );
-    check_resource(
-        py_server,
-        PYTHON_SERVICE,
-        "3.4.5",
-        "python-continuity-0",
-        "python",
-    );
-    check_log_line(
-        &rust_lines,
-        "rust calling python",
-        RUST_SERVICE,
-        &trace2,
-        rust_server,
-    );
-    check_log_line(
-        &py_lines,
-        "python handled",
-        PYTHON_SERVICE,
-        &trace2,
-        py_server,
-    );
 
     // Both sides write the same schema: the keys of the matching lines are the same.
     let keys = |lines: &[Map<String, Value>], message: &str| -> BTreeSet<String> {
