@@ -65,3 +65,91 @@ impl TextMapPropagator for Shared {
         self.0.fields()
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::collections::HashMap;
+
+    use opentelemetry::baggage::BaggageExt as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn extract(headers: &[(&str, &str)]) -> opentelemetry::Context {
+        let carrier: HashMap<String, String> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        build(Propagators {
+            trace_context: true,
+            baggage: true,
+        })
+        .extract(&carrier)
+    }
+
+    /// Distinct keys, so that a list means one thing.
+    fn distinct<T>(pairs: Vec<(String, T)>) -> Vec<(String, T)> {
+        let mut seen = std::collections::HashSet::new();
+        pairs
+            .into_iter()
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn any_tracestate_keeps_the_parent(value in ".{0,600}") {
+            let cx = extract(&[("traceparent", PARENT), ("tracestate", &value)]);
+            let sc = cx.span().span_context().clone();
+            prop_assert!(sc.is_valid() && sc.is_remote());
+            prop_assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        }
+
+        #[test]
+        fn well_formed_tracestate_round_trips(
+            pairs in proptest::collection::vec(("[a-z][a-z0-9_*/-]{0,15}", "[!-+.-<>-~]{1,20}"), 1..8)
+        ) {
+            let pairs = distinct(pairs);
+            let header = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let cx = extract(&[("traceparent", PARENT), ("tracestate", &header)]);
+            let state = cx.span().span_context().trace_state().clone();
+            for (k, v) in &pairs {
+                prop_assert_eq!(state.get(k), Some(v.as_str()), "{}", header);
+            }
+            prop_assert_eq!(state.header(), header);
+        }
+
+        #[test]
+        fn any_baggage_is_bounded(value in ".{0,9000}") {
+            let cx = extract(&[("baggage", &value)]);
+            let baggage = cx.baggage();
+            prop_assert!(baggage.len() <= 180);
+            let size: usize = baggage.iter().map(|(k, (v, _))| k.as_str().len() + v.as_str().len()).sum();
+            prop_assert!(size <= 8192, "{}", size);
+        }
+
+        #[test]
+        fn well_formed_baggage_round_trips(
+            pairs in proptest::collection::vec(("[A-Za-z][A-Za-z0-9_.-]{0,15}", "[A-Za-z0-9_.~-]{0,20}"), 1..8)
+        ) {
+            let pairs = distinct(pairs);
+            let header = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let cx = extract(&[("baggage", &header)]);
+            for (k, v) in &pairs {
+                let got = cx.baggage().get(k.as_str()).map(|v| v.as_str().to_owned());
+                prop_assert_eq!(got.as_deref(), Some(v.as_str()), "{}", header);
+            }
+        }
+    }
+}

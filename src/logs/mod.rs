@@ -248,4 +248,46 @@ mod tests {
         let err = validate_filter("RUST_LOG", &long(MAX_FIELD_VALUE + 1)).unwrap_err();
         assert!(err.to_string().contains("at most 256 bytes"), "{err}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_a_filter_or_an_error_naming_the_variable(value in ".{0,160}") {
+                let checked = validate_filter("RUST_LOG", &value);
+                prop_assert_eq!(checked.is_ok(), build_filter(&value).is_ok());
+                if let Err(e) = checked {
+                    prop_assert_eq!(e.name, "RUST_LOG");
+                }
+            }
+
+            #[test]
+            fn directives_parse_whatever_spaces_surround_them(
+                directives in proptest::collection::vec(
+                    ("[a-z_]{1,10}(::[a-z_]{1,8})?", "(trace|debug|info|warn|error|off)"),
+                    1..5,
+                ),
+                spaces in proptest::collection::vec("[ \t\u{a0}\u{2003}\u{3000}]{0,2}", 10),
+            ) {
+                let text = directives
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (target, level))| {
+                        format!("{}{target}={level}{}", spaces[2 * i], spaces[2 * i + 1])
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let filter = build_filter(&text);
+                prop_assert!(filter.is_ok(), "{:?}: {:?}", text, filter.err());
+                let filter = filter.unwrap().to_string();
+                for (target, level) in &directives {
+                    let directive = format!("{target}={level}");
+                    prop_assert!(filter.contains(&directive), "{} in {}", directive, filter);
+                }
+            }
+        }
+    }
 }
