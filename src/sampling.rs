@@ -244,6 +244,46 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_sampler_name_is_known_or_refused_by_name(name in "\\PC{0,40}|[a-zA-Z_ ]{0,30}") {
+                match parse(&[("OTEL_TRACES_SAMPLER", &name)]) {
+                    Ok(None) => prop_assert!(name.trim().is_empty()),
+                    Ok(Some((sampler, source))) => {
+                        prop_assert_eq!(source, SamplerSource::OtelTracesSampler);
+                        prop_assert_eq!(sampler.name(), name.trim().to_ascii_lowercase());
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(e.name.as_str(), OTEL_TRACES_SAMPLER);
+                        prop_assert!(e.to_string().contains(SAMPLER_NAMES));
+                    }
+                }
+            }
+
+            #[test]
+            fn a_ratio_argument_is_in_the_unit_interval_or_refused(arg in "\\PC{0,12}|-?[0-9]{0,2}(\\.[0-9]{0,4})?([eE]-?[0-9])?") {
+                let parsed = parse(&[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", &arg)]);
+                let trimmed = arg.trim();
+                match parsed {
+                    Ok(Some((sampler, _))) => {
+                        let want = if trimmed.is_empty() { 1.0 } else { trimmed.parse::<f64>().unwrap() };
+                        prop_assert_eq!(sampler, Sampler::ParentBasedTraceIdRatio(want));
+                        prop_assert!((0.0..=1.0).contains(&want));
+                    }
+                    Ok(None) => prop_assert!(false, "a sampler name was given"),
+                    Err(e) => {
+                        prop_assert_eq!(e.name.as_str(), OTEL_TRACES_SAMPLER_ARG);
+                        prop_assert!(!matches!(trimmed.parse::<f64>(), Ok(x) if (0.0..=1.0).contains(&x)), "{} refused", arg);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn environment_defaults() {
         assert_eq!(Sampler::default_for(Environment::Dev).root_ratio(), 1.0);

@@ -363,3 +363,62 @@ fn metrics_settings() {
     let e = cfg(&[("OTEL_METRICS_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "not a url")]).unwrap().validate().unwrap_err();
     assert_eq!(e.name, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every variable read from the environment.
+    const VARS: &[&str] = &[
+        vars::OTEL_SERVICE_NAME,
+        vars::SERVICE_NAMESPACE,
+        vars::APP_VERSION,
+        vars::ENVIRONMENT,
+        vars::POD_NAME,
+        vars::OTEL_RESOURCE_ATTRIBUTES,
+        vars::OTEL_TRACES_SAMPLER,
+        vars::OTEL_SAMPLING_RATE,
+        vars::OTEL_SDK_DISABLED,
+        vars::OTEL_TRACES_EXPORTER,
+        vars::OTEL_PROPAGATORS,
+        vars::OTEL_EXPORTER_OTLP_PROTOCOL,
+        vars::OTEL_EXPORTER_OTLP_ENDPOINT,
+        vars::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        vars::OTEL_EXPORTER_OTLP_HEADERS,
+        vars::OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+        vars::OTEL_EXPORTER_OTLP_TIMEOUT,
+        vars::OTEL_EXPORTER_OTLP_COMPRESSION,
+        vars::OTEL_EXPORTER_OTLP_INSECURE,
+        vars::JAEGER_ENDPOINT,
+        vars::OTEL_BSP_MAX_QUEUE_SIZE,
+        vars::OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+        vars::OTEL_BSP_SCHEDULE_DELAY,
+        vars::RUST_LOG,
+        vars::LOG_FORMAT,
+        vars::OTEL_METRICS_EXPORTER,
+        vars::OTEL_METRIC_EXPORT_INTERVAL,
+        vars::OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+        vars::OTEL_EXPORTER_OTLP_METRICS_HEADERS,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        /// Any value of any variable is accepted, or refused by an error that names that
+        /// variable, repeats the value and says what is accepted; nothing panics.
+        #[test]
+        fn any_value_is_accepted_or_refused_by_name(
+            index in 0..VARS.len(),
+            value in "\\PC{0,60}|[a-z0-9=,%:/._ -]{0,40}",
+        ) {
+            let var = VARS[index];
+            let checked = cfg(&[(var, &value)]).and_then(|c| c.validate());
+            if let Err(e) = checked {
+                prop_assert_eq!(e.name.as_str(), var);
+                prop_assert!(value.contains(e.value.trim()), "{} is not from {:?}", e.value, value);
+                prop_assert!(!e.expected.is_empty());
+                let msg = e.to_string();
+                prop_assert!(msg.contains(var) && msg.contains(&e.expected), "{}", msg);
+            }
+        }
+    }
+}
