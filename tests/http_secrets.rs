@@ -6,6 +6,7 @@ mod http_support;
 use axum::body::Body;
 use axum::http::Request;
 use http_support::{send, Pipelines};
+use octollm_telemetry::http::SENSITIVE_QUERY_KEYS;
 use opentelemetry_sdk::trace::Sampler;
 
 const SECRET: &str = "s3cr3t-Value-9f8e7d";
@@ -14,20 +15,28 @@ const SECRET: &str = "s3cr3t-Value-9f8e7d";
 async fn sensitive_headers_and_query_values_are_never_recorded() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
     let app = http_support::app(pipes.layer());
-    let query = format!(
-        "q=ok&access_token={SECRET}&password={SECRET}&client_secret={SECRET}&api_key={SECRET}&X-Amz-Signature={SECRET}"
-    );
-    let (response, _) = send(
-        &app,
-        Request::post(format!("/items/1?{query}"))
-            .header("authorization", format!("Bearer {SECRET}"))
-            .header("proxy-authorization", format!("Basic {SECRET}"))
-            .header("cookie", format!("session={SECRET}"))
-            .header("x-api-key", SECRET)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    // Every key the crate treats as sensitive, once as written and once in another case and
+    // with a prefix, as real services spell them (`access_token`, `X-Amz-Signature`).
+    let mut pairs = vec!["q=ok".to_string()];
+    for key in SENSITIVE_QUERY_KEYS {
+        pairs.push(format!("{key}={SECRET}"));
+        pairs.push(format!("X-{}={SECRET}", key.to_uppercase()));
+    }
+    let query = pairs.join("&");
+    let mut request = Request::post(format!("/items/1?{query}"));
+    for (name, value) in [
+        ("authorization", format!("Bearer {SECRET}")),
+        ("proxy-authorization", format!("Basic {SECRET}")),
+        ("cookie", format!("session={SECRET}")),
+        ("set-cookie", format!("session={SECRET}")),
+        ("x-api-key", SECRET.to_string()),
+        ("x-auth-token", SECRET.to_string()),
+        ("x-csrf-token", SECRET.to_string()),
+        ("x-amz-security-token", SECRET.to_string()),
+    ] {
+        request = request.header(name, value);
+    }
+    let (response, _) = send(&app, request.body(Body::empty()).unwrap()).await;
     assert_eq!(response.status(), 200);
 
     let spans = pipes.finished_spans();
@@ -48,8 +57,13 @@ async fn sensitive_headers_and_query_values_are_never_recorded() {
         .find(|kv| kv.key.as_str() == "url.query")
         .map(|kv| kv.value.to_string())
         .unwrap();
-    assert_eq!(
-        query_attr,
-        "q=ok&access_token=REDACTED&password=REDACTED&client_secret=REDACTED&api_key=REDACTED&X-Amz-Signature=REDACTED"
-    );
+    let want: Vec<String> = std::iter::once("q=ok".to_string())
+        .chain(SENSITIVE_QUERY_KEYS.iter().flat_map(|key| {
+            [
+                format!("{key}=REDACTED"),
+                format!("X-{}=REDACTED", key.to_uppercase()),
+            ]
+        }))
+        .collect();
+    assert_eq!(query_attr, want.join("&"));
 }
