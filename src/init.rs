@@ -197,10 +197,14 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// Spans dropped so far because the export queue was full: a running count, also reported
-    /// by a rate-limited warning in the logs.
+    /// Spans dropped so far, for any reason: because the export queue was full, or because
+    /// the export request that carried them failed or timed out. A running count, equal to the
+    /// spans produced minus those the collector received, and exposed as
+    /// `octollm_telemetry_spans_dropped_total` (label `reason`); both causes are also reported
+    /// by rate-limited warnings in the logs. [`export_stats`](Self::export_stats) has the
+    /// breakdown.
     pub fn dropped_spans(&self) -> u64 {
-        self.counters.snapshot().dropped_spans
+        self.counters.snapshot().lost_spans()
     }
 
     /// A snapshot of the span pipeline's counters.

@@ -15,8 +15,8 @@
 //! - **sampling** `parentbased_traceidratio`, 100% in dev and 10% in staging and prod unless
 //!   `OTEL_SAMPLING_RATE` or `OTEL_TRACES_SAMPLER` say otherwise: see [`Sampler`];
 //! - **batch OTLP export** of spans over gRPC (4317) or HTTP/protobuf (4318) from a dedicated
-//!   thread that never blocks the service; spans that do not fit the queue are dropped and
-//!   counted ([`TelemetryGuard::dropped_spans`]);
+//!   thread that never blocks the service; spans that do not fit the queue or whose export
+//!   fails are dropped and counted ([`TelemetryGuard::dropped_spans`]);
 //! - a `tracing` **subscriber** whose JSON log lines carry the `trace_id` and `span_id` of the
 //!   span they were written in: see [`logs`];
 //! - the W3C `traceparent`/`tracestate` and `baggage` **propagators**;

@@ -23,6 +23,9 @@
 //! | `octollm.telemetry.export.failures` | [`EXPORT_FAILURES_TOTAL`] | counter |
 //! | the resource | `target_info` | gauge |
 //!
+//! [`SPANS_DROPPED_TOTAL`] has the label [`LABEL_REASON`] (`queue_full`, `export_failed`); its
+//! sum is [`TelemetryGuard::dropped_spans`](crate::TelemetryGuard::dropped_spans).
+//!
 //! Labels of the HTTP series: [`LABEL_METHOD`], [`LABEL_ROUTE`], [`LABEL_STATUS_CODE`],
 //! [`LABEL_URL_SCHEME`], [`LABEL_ERROR_TYPE`] (errors only), [`LABEL_PROTOCOL_VERSION`].
 //! Prometheus adds `namespace`, `pod`, `container` and `service` from Kubernetes service
@@ -33,6 +36,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 
 use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 
@@ -54,7 +58,8 @@ pub const HTTP_CLIENT_REQUEST_DURATION_BUCKET: &str = "http_client_request_durat
 pub const HTTP_CLIENT_REQUEST_DURATION_SUM: &str = "http_client_request_duration_seconds_sum";
 /// `http_client_request_duration_seconds_count`.
 pub const HTTP_CLIENT_REQUEST_DURATION_COUNT: &str = "http_client_request_duration_seconds_count";
-/// `octollm_telemetry_spans_dropped_total`: spans dropped because the export queue was full.
+/// `octollm_telemetry_spans_dropped_total`: spans that never reached the collector, by
+/// [`LABEL_REASON`]. Summed over the reasons it is the spans produced minus those received.
 pub const SPANS_DROPPED_TOTAL: &str = "octollm_telemetry_spans_dropped_total";
 /// `octollm_telemetry_spans_exported_total`: spans the collector accepted.
 pub const SPANS_EXPORTED_TOTAL: &str = "octollm_telemetry_spans_exported_total";
@@ -73,6 +78,12 @@ pub const LABEL_URL_SCHEME: &str = "url_scheme";
 pub const LABEL_ERROR_TYPE: &str = "error_type";
 /// Label `network_protocol_version` (`1.1`, `2`).
 pub const LABEL_PROTOCOL_VERSION: &str = "network_protocol_version";
+/// Label `reason` of [`SPANS_DROPPED_TOTAL`]: [`REASON_QUEUE_FULL`] or [`REASON_EXPORT_FAILED`].
+pub const LABEL_REASON: &str = "reason";
+/// `reason="queue_full"`: dropped at the end of a request because the export queue was full.
+pub const REASON_QUEUE_FULL: &str = "queue_full";
+/// `reason="export_failed"`: lost in an export request that failed or timed out.
+pub const REASON_EXPORT_FAILED: &str = "export_failed";
 
 /// Every series name the crate can expose, for contract checks.
 pub const EXPOSED_SERIES: &[&str] = &[
@@ -190,11 +201,22 @@ fn register_pipeline_counters(provider: &SdkMeterProvider, counters: &Arc<Counte
                 .with_callback(move |observer| observer.observe(read(&counters.snapshot()), &[]))
                 .build();
         };
-    observe(
-        "octollm.telemetry.spans.dropped",
-        "Spans dropped because the export queue was full",
-        |s| s.dropped_spans,
-    );
+    let dropped = Arc::clone(counters);
+    meter
+        .u64_observable_counter("octollm.telemetry.spans.dropped")
+        .with_description("Spans that never reached the collector, by reason")
+        .with_callback(move |observer| {
+            let s = dropped.snapshot();
+            observer.observe(
+                s.dropped_spans,
+                &[KeyValue::new(LABEL_REASON, REASON_QUEUE_FULL)],
+            );
+            observer.observe(
+                s.failed_spans,
+                &[KeyValue::new(LABEL_REASON, REASON_EXPORT_FAILED)],
+            );
+        })
+        .build();
     observe(
         "octollm.telemetry.spans.exported",
         "Spans accepted by the collector",

@@ -157,6 +157,20 @@ async fn prometheus_scrapes_the_example_service() {
     ] {
         assert!(exposed.contains(name), "{name}");
     }
+    // The dropped-span counter says why, one series per reason.
+    for reason in [
+        octollm_telemetry::metrics::REASON_QUEUE_FULL,
+        octollm_telemetry::metrics::REASON_EXPORT_FAILED,
+    ] {
+        let label = format!("{}=\"{reason}\"", octollm_telemetry::metrics::LABEL_REASON);
+        assert!(
+            text.lines().any(
+                |l| l.starts_with(octollm_telemetry::metrics::SPANS_DROPPED_TOTAL)
+                    && l.contains(&label)
+            ),
+            "no {label} series in:\n{text}"
+        );
+    }
 
     // 3. A real Prometheus scrapes it and answers the request count.
     let dir = tempfile::tempdir().unwrap();

@@ -32,6 +32,15 @@ pub struct ExportStats {
     pub failed_exports: u64,
 }
 
+impl ExportStats {
+    /// Spans that never reached the collector: [`dropped_spans`](Self::dropped_spans) plus
+    /// [`failed_spans`](Self::failed_spans). With a collector that ingests only what it answers
+    /// in time, this is exactly the spans produced minus the spans the collector received.
+    pub fn lost_spans(&self) -> u64 {
+        self.dropped_spans + self.failed_spans
+    }
+}
+
 /// Shared counters; the application threads only touch `dropped`.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
