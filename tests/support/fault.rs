@@ -1,13 +1,16 @@
 //! Fault injection: a loopback TCP proxy in front of the collector whose behaviour can be
-//! switched (forward, black hole, slow), an instrumented Axum service driven over loopback, and
-//! a resident-memory probe.
+//! switched (forward, black hole, slow to answer), an instrumented Axum service driven over
+//! loopback, and a resident-memory probe.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt as _;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::{Bytes, Incoming};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -18,7 +21,8 @@ pub enum Mode {
     Forward,
     /// Accept, read everything, never answer.
     BlackHole,
-    /// Read, wait this long, then close without answering (longer than the export timeout).
+    /// An overloaded gRPC collector: reads each export request whole and answers it, only after
+    /// this long (longer than the export timeout), with `UNAVAILABLE`, keeping nothing.
     Slow(Duration),
 }
 
@@ -96,10 +100,21 @@ async fn handle(mut inbound: TcpStream, upstream: SocketAddr, mode: Mode) {
             let _ = tokio::io::copy(&mut inbound, &mut tokio::io::sink()).await;
         }
         Mode::Slow(delay) => {
-            let mut sink = tokio::io::sink();
-            let drain = tokio::io::copy(&mut inbound, &mut sink);
-            let _ = tokio::time::timeout(delay, drain).await;
-            let _ = inbound.shutdown().await;
+            let answer_late =
+                hyper::service::service_fn(move |request: Request<Incoming>| async move {
+                    let _ = request.into_body().collect().await;
+                    tokio::time::sleep(delay).await;
+                    let response = hyper::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .header("grpc-status", "14")
+                        .header("grpc-message", "collector overloaded")
+                        .body(Empty::<Bytes>::new())
+                        .expect("static response");
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(inbound), answer_late)
+                .await;
         }
     }
 }
