@@ -101,13 +101,24 @@ mod tests {
                     .tracer_provider(&provider)
                     .without_metrics(),
             );
-        let request = http::Request::post(format!("/login?password={SECRET}&token={SECRET}"))
-            .header("authorization", format!("Bearer {SECRET}"))
-            .header("cookie", format!("sid={SECRET}"))
-            .header("set-cookie", format!("sid={SECRET}"))
-            .header("proxy-authorization", format!("Basic {SECRET}"))
-            .body(axum::body::Body::empty())
-            .unwrap();
+        let query: Vec<String> = crate::http::SENSITIVE_QUERY_KEYS
+            .iter()
+            .map(|key| format!("{key}={SECRET}"))
+            .collect();
+        let mut request = http::Request::post(format!("/login?{}", query.join("&")));
+        for (name, value) in [
+            ("authorization", format!("Bearer {SECRET}")),
+            ("proxy-authorization", format!("Basic {SECRET}")),
+            ("cookie", format!("sid={SECRET}")),
+            ("set-cookie", format!("sid={SECRET}")),
+            ("x-api-key", SECRET.to_owned()),
+            ("x-auth-token", SECRET.to_owned()),
+            ("x-csrf-token", SECRET.to_owned()),
+            ("x-amz-security-token", SECRET.to_owned()),
+        ] {
+            request = request.header(name, value);
+        }
+        let request = request.body(axum::body::Body::empty()).unwrap();
         let response = app.oneshot(request).await.unwrap();
         assert_eq!(response.status(), 200);
         let finished = spans.get_finished_spans().unwrap();

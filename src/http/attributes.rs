@@ -386,12 +386,23 @@ mod properties {
 
     proptest! {
         #[test]
-        fn traceparent_check_never_panics_and_agrees_with_the_sdk(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
-            let valid = valid_traceparent(&bytes);
-            if valid {
+        fn traceparent_check_never_panics_and_agrees_with_the_sdk(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..80),
+                "[0-9a-f]{2}-[0-9a-f]{31,33}-[0-9a-f]{15,17}-[0-9a-fA-F]{1,3}(-[ -~]{0,8})?"
+                    .prop_map(String::into_bytes),
+            ]
+        ) {
+            use opentelemetry::propagation::TextMapPropagator as _;
+            use opentelemetry::trace::TraceContextExt as _;
+            if valid_traceparent(&bytes) {
                 let text = std::str::from_utf8(&bytes).unwrap();
                 let ids: Vec<&str> = text.split('-').collect();
                 prop_assert!(ids[1].len() == 32 && ids[2].len() == 16);
+                // Whatever the layer accepts, the SDK's propagator accepts as a parent.
+                let carrier = std::collections::HashMap::from([("traceparent".to_owned(), text.to_owned())]);
+                let cx = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+                prop_assert!(cx.span().span_context().is_valid(), "{}", text);
             }
         }
 
