@@ -63,7 +63,7 @@ run_case() {
   rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$name.wrk")
   p50=$(awk '$1=="50%" {print $2}' "$OUT/$name.wrk")
   p99=$(awk '$1=="99%" {print $2}' "$OUT/$name.wrk")
-  dropped=$(awk '/^octollm_telemetry_spans_dropped_total/ {print $2}' "$OUT/$name.metrics")
+  dropped=$(awk '/^octollm_telemetry_spans_dropped_total/ {s += $NF; n++} END {if (n) print s}' "$OUT/$name.metrics")
   echo "$name $rps $p50 $p99 ${dropped:--}" >> "$OUT/results.txt"
 }
 
