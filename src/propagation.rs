@@ -11,6 +11,7 @@ use crate::config::Propagators;
 pub(crate) type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
 
 static PROPAGATOR: OnceLock<SharedPropagator> = OnceLock::new();
+static DEFAULT: OnceLock<SharedPropagator> = OnceLock::new();
 
 /// Installs the configured propagators, globally and for the HTTP layers.
 pub(crate) fn install(which: Propagators) {
@@ -19,14 +20,25 @@ pub(crate) fn install(which: Propagators) {
     opentelemetry::global::set_text_map_propagator(Shared(propagator));
 }
 
-/// The installed propagator; W3C trace context and baggage when telemetry is not initialised.
-pub(crate) fn current() -> SharedPropagator {
-    Arc::clone(PROPAGATOR.get_or_init(|| {
+/// The propagator `init_telemetry` installed, if it has run.
+pub(crate) fn installed() -> Option<SharedPropagator> {
+    PROPAGATOR.get().cloned()
+}
+
+/// W3C trace context and baggage: what is used until `init_telemetry` installs its choice.
+pub(crate) fn default() -> SharedPropagator {
+    Arc::clone(DEFAULT.get_or_init(|| {
         build(Propagators {
             trace_context: true,
             baggage: true,
         })
     }))
+}
+
+/// The installed propagator, else the default; never fixes the default in place of a later
+/// `init_telemetry`'s choice.
+pub(crate) fn current() -> SharedPropagator {
+    installed().unwrap_or_else(default)
 }
 
 fn build(which: Propagators) -> SharedPropagator {

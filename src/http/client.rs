@@ -115,7 +115,13 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let (method, original) = attributes::method(req.method());
-        let tracer = self.layer.tracer.get_or_init(super::installed_tracer);
+        let mut tracer_slot = None;
+        let tracer = super::from_init(
+            &self.layer.tracer,
+            &mut tracer_slot,
+            super::installed_tracer,
+            super::noop_tracer,
+        );
         let parent = Context::current();
         let mut span = tracer
             .span_builder(method)
@@ -157,13 +163,13 @@ where
         }
         let cx = parent.with_span(span);
         super::inject_context_from(&cx, req.headers_mut());
-        let duration = self
-            .layer
-            .duration
-            .get_or_init(|| {
-                super::installed_meter().map(|m| super::instruments::client_duration(&m))
-            })
-            .clone();
+        let duration = super::from_init(
+            &self.layer.duration,
+            &mut None,
+            || super::installed_meter().map(|m| Some(super::instruments::client_duration(&m))),
+            || None,
+        )
+        .clone();
         ClientResponseFuture {
             inner: self.inner.call(req),
             state: Some(ClientState {

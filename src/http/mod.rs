@@ -160,14 +160,39 @@ pub(crate) fn scoped_tracer(provider: &SdkTracerProvider) -> SdkTracer {
     )
 }
 
-/// The tracer `init_telemetry` installed, else one that records nothing.
-pub(crate) fn installed_tracer() -> SdkTracer {
-    INSTALLED_TRACER.get().cloned().unwrap_or_else(|| {
+/// The tracer `init_telemetry` installed, if it has run.
+pub(crate) fn installed_tracer() -> Option<SdkTracer> {
+    INSTALLED_TRACER.get().cloned()
+}
+
+/// A tracer that records nothing, for requests served before `init_telemetry`.
+pub(crate) fn noop_tracer() -> SdkTracer {
+    static NOOP: OnceLock<SdkTracer> = OnceLock::new();
+    NOOP.get_or_init(|| {
         let noop = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
             .build();
         scoped_tracer(&noop)
     })
+    .clone()
+}
+
+/// What a layer takes from `init_telemetry` (tracer, meter, propagators): kept in `cell` once
+/// installed; before that a stand-in, held in `slot` for one request only, so that a layer
+/// which serves before `init_telemetry` uses what it installs from then on.
+pub(crate) fn from_init<'a, T>(
+    cell: &'a OnceLock<T>,
+    slot: &'a mut Option<T>,
+    installed: impl FnOnce() -> Option<T>,
+    stand_in: impl FnOnce() -> T,
+) -> &'a T {
+    if let Some(value) = cell.get() {
+        return value;
+    }
+    match installed() {
+        Some(value) => cell.get_or_init(|| value),
+        None => slot.insert(stand_in()),
+    }
 }
 
 /// The meter `init_telemetry` installed, if metrics are on.

@@ -194,7 +194,13 @@ where
         let scheme = attributes::scheme(req.uri().scheme_str(), req.headers());
         let version = attributes::protocol_version(req.version());
 
-        let propagator = shared.propagator.get_or_init(crate::propagation::current);
+        let mut propagator_slot = None;
+        let propagator = super::from_init(
+            &shared.propagator,
+            &mut propagator_slot,
+            crate::propagation::installed,
+            crate::propagation::default,
+        );
         let headers = req.headers();
         let parent = if headers.contains_key(&attributes::TRACEPARENT)
             || headers.contains_key(&attributes::BAGGAGE)
@@ -203,7 +209,13 @@ where
         } else {
             Context::current()
         };
-        let tracer = shared.tracer.get_or_init(super::installed_tracer);
+        let mut tracer_slot = None;
+        let tracer = super::from_init(
+            &shared.tracer,
+            &mut tracer_slot,
+            super::installed_tracer,
+            super::noop_tracer,
+        );
         let name: std::borrow::Cow<'static, str> = match &route {
             Some(route) => {
                 let mut name = String::with_capacity(method.len() + 1 + route.len());
@@ -293,10 +305,13 @@ where
             span_name: name,
         });
 
-        let instruments = shared
-            .instruments
-            .get_or_init(|| super::installed_meter().map(|m| Instruments::installed(&m)))
-            .clone();
+        let instruments = super::from_init(
+            &shared.instruments,
+            &mut None,
+            || super::installed_meter().map(|m| Some(Instruments::installed(&m))),
+            || None,
+        )
+        .clone();
         if let Some(i) = &instruments {
             i.active.add(method, scheme, 1);
         }

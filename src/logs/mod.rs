@@ -266,8 +266,10 @@ mod tests {
 
             #[test]
             fn directives_parse_whatever_spaces_surround_them(
-                directives in proptest::collection::vec(
-                    ("[a-z_]{1,10}(::[a-z_]{1,8})?", "(trace|debug|info|warn|error|off)"),
+                // Distinct targets: of two directives for one target only the last counts.
+                directives in proptest::collection::btree_map(
+                    "[a-z_]{1,10}(::[a-z_]{1,8})?",
+                    "(trace|debug|info|warn|error|off)",
                     1..5,
                 ),
                 spaces in proptest::collection::vec("[ \t\u{a0}\u{2003}\u{3000}]{0,2}", 10),
