@@ -224,6 +224,7 @@ fn every_bad_variable_is_named_in_the_error() {
         ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd", "gzip, none"),
         ("RUST_LOG", "info,my_crate=loud", "filter directives"),
         ("RUST_LOG", "[{a=x..............................y}]", "literal text"),
+        ("RUST_LOG", "t]x{a=}:2[s{b=1.x..............................y}]", "literal text"),
     ];
     for (var, value, accepted) in rows {
         let e = err(&[(var, value)]);

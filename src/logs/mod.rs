@@ -90,11 +90,12 @@ fn normalise(directives: &str) -> String {
 /// pattern (`x..............................y` takes minutes and gigabytes), so a malformed
 /// variable could hang start-up. Values are matched literally, or as numbers and booleans.
 fn check_field_values(directive: &str) -> Result<(), String> {
-    let Some((_, fields)) = directive.split_once('{') else {
-        return Ok(());
-    };
-    let fields = fields.split('}').next().unwrap_or_default();
-    for field in fields.split(',') {
+    // Every `{…}` group, not only the first: the parser takes the span part from further on.
+    let groups = directive
+        .split('{')
+        .skip(1)
+        .map(|rest| rest.split('}').next().unwrap_or_default());
+    for field in groups.flat_map(|fields| fields.split(',')) {
         let Some((_, value)) = field.split_once('=') else {
             continue;
         };
