@@ -102,6 +102,15 @@ mod properties {
         .extract(&carrier)
     }
 
+    /// `k1=v1,k2=v2`: the list header of `pairs`.
+    fn list_header(pairs: &[(String, String)]) -> String {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Distinct keys, so that a list means one thing.
     fn distinct<T>(pairs: Vec<(String, T)>) -> Vec<(String, T)> {
         let mut seen = std::collections::HashSet::new();
@@ -125,11 +134,7 @@ mod properties {
             pairs in proptest::collection::vec(("[a-z][a-z0-9_*/-]{0,15}", "[!-+.-<>-~]{1,20}"), 1..8)
         ) {
             let pairs = distinct(pairs);
-            let header = pairs
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let header = list_header(&pairs);
             let cx = extract(&[("traceparent", PARENT), ("tracestate", &header)]);
             let state = cx.span().span_context().trace_state().clone();
             for (k, v) in &pairs {
@@ -152,11 +157,7 @@ mod properties {
             pairs in proptest::collection::vec(("[A-Za-z][A-Za-z0-9_.-]{0,15}", "[A-Za-z0-9_.~-]{0,20}"), 1..8)
         ) {
             let pairs = distinct(pairs);
-            let header = pairs
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let header = list_header(&pairs);
             let cx = extract(&[("baggage", &header)]);
             for (k, v) in &pairs {
                 let got = cx.baggage().get(k.as_str()).map(|v| v.as_str().to_owned());
