@@ -80,7 +80,7 @@ pub const LABEL_ERROR_TYPE: &str = "error_type";
 pub const LABEL_PROTOCOL_VERSION: &str = "network_protocol_version";
 /// Label `reason` of [`SPANS_DROPPED_TOTAL`]: [`REASON_QUEUE_FULL`] or [`REASON_EXPORT_FAILED`].
 pub const LABEL_REASON: &str = "reason";
-/// `reason="queue_full"`: dropped at the end of a request because the export queue was full.
+/// `reason="queue_full"`: dropped as the span ended because the export queue was full.
 pub const REASON_QUEUE_FULL: &str = "queue_full";
 /// `reason="export_failed"`: lost in an export request that failed or timed out.
 pub const REASON_EXPORT_FAILED: &str = "export_failed";
