@@ -1,13 +1,45 @@
-//! Errors returned by configuration, initialisation and shutdown.
+//! Errors returned by configuration, initialisation and shutdown: one type per operation.
 
+use std::fmt;
 use std::time::Duration;
+
+/// A boxed error from a dependency (the SDK, an exporter builder), kept as the source.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A telemetry signal, as named in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metrics.
+    Metrics,
+}
+
+impl Signal {
+    /// `traces` or `metrics`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A configuration value that cannot be used.
 ///
 /// The message names the variable (or builder setting), the value that was given and what is
-/// accepted, e.g. `invalid value "1.5" for OTEL_SAMPLING_RATE: expected a number from 0.0 to 1.0`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid value {value:?} for {name}: {expected}")]
+/// accepted, e.g. `invalid value "1.5" for OTEL_SAMPLING_RATE: a number from 0.0 to 1.0 (e.g.
+/// 0.1 for 10%)`. When several values are invalid, this error describes the first and
+/// [`others`](Self::others) the rest; the message lists them all, separated by `; `.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConfigError {
     /// The environment variable or builder setting that holds the value.
@@ -16,6 +48,7 @@ pub struct ConfigError {
     pub value: String,
     /// What would have been accepted.
     pub expected: String,
+    others: Vec<ConfigError>,
 }
 
 impl ConfigError {
@@ -28,12 +61,51 @@ impl ConfigError {
             name: name.into(),
             value: value.into(),
             expected: expected.into(),
+            others: Vec::new(),
         }
+    }
+
+    /// `Ok` for no error, else the first error with the others attached.
+    pub(crate) fn all(errors: Vec<ConfigError>) -> Result<(), ConfigError> {
+        let mut errors = errors.into_iter().flat_map(|mut e| {
+            let others = std::mem::take(&mut e.others);
+            std::iter::once(e).chain(others)
+        });
+        match errors.next() {
+            None => Ok(()),
+            Some(mut first) => {
+                first.others = errors.collect();
+                Err(first)
+            }
+        }
+    }
+
+    /// The other invalid values found at the same time, in the order they were read.
+    #[must_use]
+    pub fn others(&self) -> &[ConfigError] {
+        &self.others
     }
 }
 
-/// Why [`init_telemetry`](crate::init_telemetry) or
-/// [`TelemetryConfig::init`](crate::TelemetryConfig::init) failed.
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid value {:?} for {}: {}",
+            self.value, self.name, self.expected
+        )?;
+        for other in &self.others {
+            write!(f, "; {other}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why [`init_telemetry`](crate::init_telemetry),
+/// [`TelemetryConfig::init`](crate::TelemetryConfig::init) or
+/// [`TelemetryConfig::build`](crate::TelemetryConfig::build) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
@@ -45,43 +117,54 @@ pub enum InitError {
     AlreadyInitialized,
     /// Another global `tracing` subscriber is already set (by another crate or a test harness).
     #[error("another global tracing subscriber is set: {0}")]
-    SubscriberAlreadySet(String),
+    SubscriberAlreadySet(#[from] tracing::subscriber::SetGlobalDefaultError),
     /// The exporter could not be built (for example an endpoint that is not a URL, or an
-    /// `https` gRPC endpoint without TLS support).
-    #[error("cannot build the {signal} exporter: {reason}")]
+    /// `https` endpoint without TLS support).
+    #[error("cannot build the {signal} exporter: {source}")]
     Exporter {
-        /// `traces` or `metrics`.
-        signal: &'static str,
+        /// The signal whose exporter failed.
+        signal: Signal,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: BoxError,
     },
     /// The background export thread could not be started.
     #[error("cannot start the telemetry export thread: {0}")]
     Thread(#[from] std::io::Error),
 }
 
+impl InitError {
+    pub(crate) fn exporter(signal: Signal, source: impl Into<BoxError>) -> Self {
+        InitError::Exporter {
+            signal,
+            source: source.into(),
+        }
+    }
+}
+
 /// What failed while [`TelemetryGuard::shutdown`](crate::TelemetryGuard::shutdown) flushed
 /// and stopped the pipelines.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShutdownError {
     /// The pending telemetry could not be flushed within the deadline.
     #[error("{signal}: shutdown did not finish within {deadline:?}")]
     Timeout {
-        /// `traces` or `metrics`.
-        signal: &'static str,
+        /// The signal that did not finish.
+        signal: Signal,
         /// The deadline that ran out.
         deadline: Duration,
     },
     /// The last export failed (the collector refused or could not be reached).
-    #[error("{signal}: {reason}")]
+    #[error("{signal}: {source}")]
     Failed {
-        /// `traces` or `metrics`.
-        signal: &'static str,
-        /// What the exporter reported.
-        reason: String,
+        /// The signal whose export failed.
+        signal: Signal,
+        /// What the SDK reported.
+        #[source]
+        source: opentelemetry_sdk::error::OTelSdkError,
     },
-    /// Several signals failed; each is listed.
+    /// Both signals failed; each failure is listed (never another `Several`).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<ShutdownError>),
 }

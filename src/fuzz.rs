@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::TraceContextExt as _;
 
 /// The `traceparent` check of the HTTP layer, then the SDK's extraction when it passes.
 /// Returns whether a remote parent was accepted.
 pub fn traceparent(value: &[u8]) -> bool {
-    if !crate::http::valid_traceparent(value) {
+    if !crate::http::headers::valid_traceparent(value) {
         return false;
     }
     let Ok(text) = std::str::from_utf8(value) else {
@@ -16,7 +17,6 @@ pub fn traceparent(value: &[u8]) -> bool {
     };
     let carrier = HashMap::from([("traceparent".to_owned(), text.to_owned())]);
     let cx = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
-    use opentelemetry::trace::TraceContextExt as _;
     let valid = cx.span().span_context().is_valid();
     assert!(
         valid,
@@ -34,28 +34,39 @@ pub fn tracestate(value: &str) {
         ),
         ("tracestate".to_owned(), value.to_owned()),
     ]);
-    let _ = crate::propagation::current().extract(&carrier);
+    let _ = crate::installed::propagator().extract(&carrier);
 }
 
 /// `baggage`, through the installed propagators.
 pub fn baggage(value: &str) {
     let carrier = HashMap::from([("baggage".to_owned(), value.to_owned())]);
-    let _ = crate::propagation::current().extract(&carrier);
+    let _ = crate::installed::propagator().extract(&carrier);
 }
 
 /// The `x-request-id` check.
 pub fn request_id(value: &[u8]) -> bool {
-    crate::http::attributes_for_fuzzing::valid_request_id(value)
+    crate::http::headers::valid_request_id(value)
 }
 
 /// `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto`: the client address and scheme.
 pub fn forwarded(value: &[u8]) {
-    crate::http::attributes_for_fuzzing::forwarded(value);
+    use crate::http::headers;
+    let Ok(value) = http::HeaderValue::from_bytes(value) else {
+        return;
+    };
+    let mut map = http::HeaderMap::new();
+    for name in ["forwarded", "x-forwarded-for", "x-forwarded-proto"] {
+        map.insert(name, value.clone());
+    }
+    if let Some(addr) = headers::forwarded_client(&map) {
+        assert!(addr.len() <= 256);
+    }
+    let _ = headers::scheme(None, &map);
 }
 
 /// The query-string redaction.
 pub fn query(value: &str) {
-    if let Some(out) = crate::http::redact_query(value) {
+    if let Some(out) = crate::http::headers::redact_query(value) {
         assert!(out.len() <= 1024 + 16, "redacted query is bounded");
     }
 }
@@ -67,9 +78,9 @@ pub fn environment(input: &str) {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
     if let Ok(config) = crate::TelemetryConfig::from_vars(vars) {
-        let _ = config.validate();
-        let _ = config.traces_endpoint();
-        let _ = config.metrics_endpoint();
+        if let Ok(effective) = config.effective() {
+            let _ = (effective.traces_endpoint(), effective.metrics_endpoint());
+        }
     }
 }
 

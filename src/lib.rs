@@ -11,7 +11,7 @@
 //!
 //! - an OpenTelemetry **resource** naming the service (`service.name`, `service.namespace`,
 //!   `service.instance.id`, `service.version`, `deployment.environment.name`, Kubernetes
-//!   attributes): see [`resource`];
+//!   attributes): see [`TelemetryConfig`];
 //! - **sampling** `parentbased_traceidratio`, 100% in dev and 10% in staging and prod unless
 //!   `OTEL_SAMPLING_RATE` or `OTEL_TRACES_SAMPLER` say otherwise: see [`Sampler`];
 //! - **batch OTLP export** of spans over gRPC (4317) or HTTP/protobuf (4318) from a dedicated
@@ -116,32 +116,62 @@
 //! separate dependencies to avoid trait errors from mismatched versions.
 
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
+#![warn(missing_debug_implementations)]
+// The lints the library holds itself to: clippy's pedantic group (CI denies warnings, and
+// `clippy.toml` sets the function length limit), less these, each for a reason:
+#![warn(clippy::pedantic)]
+#![allow(
+    // Names such as `http::OtelLayer` and `config::TelemetryConfig` read better in full.
+    clippy::module_name_repetitions,
+    // Durations and counts are converted where the value range is known (ratios, ms).
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    // Getters that merely return a value: `#[must_use]` is kept for builders and values a
+    // caller could drop by mistake.
+    clippy::must_use_candidate
+)]
+// Tests compare exact values and spell durations as the variables do (milliseconds).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::float_cmp,
+        clippy::duration_suboptimal_units,
+        clippy::doc_markdown,
+        clippy::single_char_pattern,
+        clippy::items_after_statements
+    )
+)]
 
 mod config;
+mod context;
 mod error;
 mod export;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzz;
+mod guard;
 pub mod http;
 mod init;
+mod installed;
 pub mod logs;
 pub mod manifests;
 pub mod metrics;
 mod propagation;
-pub mod resource;
-mod sampling;
+mod resource;
+mod telemetry;
 
 pub use config::vars;
 pub use config::{
-    Compression, Environment, LogFormat, MetricsExporter, Protocol, TelemetryConfig, TracesExporter,
+    Compression, Effective, Environment, LogFormat, MetricsExporter, Protocol, Sampler,
+    TelemetryConfig, TracesExporter,
 };
-pub use error::{ConfigError, InitError, ShutdownError};
+pub use error::{ConfigError, InitError, ShutdownError, Signal};
 pub use export::ExportStats;
-pub use init::{init_telemetry, StatsHandle, TelemetryGuard};
-pub use sampling::Sampler;
+pub use guard::{StatsHandle, TelemetryGuard};
+pub use init::init_telemetry;
+pub use telemetry::Telemetry;
 
 pub use opentelemetry;
 pub use opentelemetry_sdk;

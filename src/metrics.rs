@@ -1,5 +1,5 @@
-//! Metrics: the meter provider that [`init_telemetry`](crate::init_telemetry) installs, the
-//! Prometheus `/metrics` endpoint, and the metric contract of the shipped dashboards and alerts.
+//! Metrics: the metric contract of the shipped dashboards and alerts, and the Prometheus
+//! `/metrics` endpoint serving what [`init_telemetry`](crate::init_telemetry) installed.
 //!
 //! `OTEL_METRICS_EXPORTER` chooses how metrics leave the process: `prometheus` (the default)
 //! serves them for a scrape through [`handler`], [`router`] or [`serve`]; `otlp` pushes them
@@ -30,19 +30,6 @@
 //! [`LABEL_URL_SCHEME`], [`LABEL_ERROR_TYPE`] (errors only), [`LABEL_PROTOCOL_VERSION`].
 //! Prometheus adds `namespace`, `pod`, `container` and `service` from Kubernetes service
 //! discovery (see the monitoring stack's README).
-
-use std::sync::Arc;
-#[cfg(feature = "prometheus")]
-use std::sync::OnceLock;
-
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::Resource;
-
-use crate::config::{MetricsExporter, TelemetryConfig};
-use crate::export::{Counters, ExportRuntime, OtlpSettings};
-use crate::InitError;
 
 /// `http_server_request_duration_seconds_bucket`: request duration histogram buckets.
 pub const HTTP_SERVER_REQUEST_DURATION_BUCKET: &str = "http_server_request_duration_seconds_bucket";
@@ -105,146 +92,26 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// The instrumentation scope of every instrument the crate creates.
-pub(crate) const SCOPE: &str = "octollm-telemetry";
-
-#[cfg(feature = "prometheus")]
-static REGISTRY: OnceLock<prometheus::Registry> = OnceLock::new();
-
-/// Builds the meter provider for `config` and registers the span pipeline's counters.
-pub(crate) fn provider(
-    config: &TelemetryConfig,
-    resource: &Resource,
-    runtime: &ExportRuntime,
-    counters: &Arc<Counters>,
-) -> Result<Option<SdkMeterProvider>, InitError> {
-    let builder = SdkMeterProvider::builder().with_resource(resource.clone());
-    let builder = match config.effective_metrics_exporter() {
-        MetricsExporter::None => return Ok(None),
-        MetricsExporter::Otlp => otlp_reader(builder, config, runtime)?,
-        MetricsExporter::Prometheus => prometheus_reader(builder)?,
-    };
-    let provider = builder.build();
-    register_pipeline_counters(&provider, counters);
-    Ok(Some(provider))
-}
-
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-fn otlp_reader(
-    builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
-    config: &TelemetryConfig,
-    runtime: &ExportRuntime,
-) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
-    let settings = OtlpSettings::metrics(config)?;
-    let handle = runtime.handle().clone();
-    let error = |reason| InitError::Exporter {
-        signal: "metrics",
-        reason,
-    };
-    let exporter = runtime
-        .run_on(move || settings.build_metrics(handle))
-        .map_err(error)?
-        .map_err(error)?;
-    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
-        .with_interval(config.metric_export_interval)
-        .build();
-    Ok(builder.with_reader(reader))
-}
-
-#[cfg(not(any(feature = "grpc", feature = "http-proto")))]
-fn otlp_reader(
-    _builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
-    config: &TelemetryConfig,
-    _runtime: &ExportRuntime,
-) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
-    Err(InitError::Exporter {
-        signal: "metrics",
-        reason: OtlpSettings::metrics(config)?.missing_feature(),
-    })
-}
-
-#[cfg(feature = "prometheus")]
-fn prometheus_reader(
-    builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
-) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
-    let registry = REGISTRY.get_or_init(prometheus::Registry::new).clone();
-    let exporter = opentelemetry_prometheus::exporter()
-        .with_registry(registry)
-        .scope_info_enabled(false)
-        .build()
-        .map_err(|e| InitError::Exporter {
-            signal: "metrics",
-            reason: e.to_string(),
-        })?;
-    Ok(builder.with_reader(exporter))
-}
-
-#[cfg(not(feature = "prometheus"))]
-fn prometheus_reader(
-    _builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
-) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
-    Err(InitError::Config(crate::ConfigError::new(
-        crate::vars::OTEL_METRICS_EXPORTER,
-        "prometheus",
-        "otlp or none: this build has no `prometheus` cargo feature",
-    )))
-}
-
-fn register_pipeline_counters(provider: &SdkMeterProvider, counters: &Arc<Counters>) {
-    let meter = provider.meter(SCOPE);
-    let observe =
-        |name: &'static str, description: &'static str, read: fn(&crate::ExportStats) -> u64| {
-            let counters = Arc::clone(counters);
-            meter
-                .u64_observable_counter(name)
-                .with_description(description)
-                .with_callback(move |observer| observer.observe(read(&counters.snapshot()), &[]))
-                .build();
-        };
-    let dropped = Arc::clone(counters);
-    meter
-        .u64_observable_counter("octollm.telemetry.spans.dropped")
-        .with_description("Spans that never reached the collector, by reason")
-        .with_callback(move |observer| {
-            let s = dropped.snapshot();
-            observer.observe(
-                s.dropped_spans,
-                &[KeyValue::new(LABEL_REASON, REASON_QUEUE_FULL)],
-            );
-            observer.observe(
-                s.failed_spans,
-                &[KeyValue::new(LABEL_REASON, REASON_EXPORT_FAILED)],
-            );
-        })
-        .build();
-    observe(
-        "octollm.telemetry.spans.exported",
-        "Spans accepted by the collector",
-        |s| s.exported_spans,
-    );
-    observe(
-        "octollm.telemetry.export.failures",
-        "Span export requests that failed or timed out",
-        |s| s.failed_exports,
-    );
-}
-
 /// The current metrics in the Prometheus text exposition format, or `None` when metrics are
 /// not exported in that format (`OTEL_METRICS_EXPORTER` is not `prometheus`, or telemetry is
 /// not initialised).
+#[must_use]
 pub fn encode_prometheus() -> Option<String> {
     #[cfg(feature = "prometheus")]
-    {
-        use prometheus::Encoder as _;
-        let registry = REGISTRY.get()?;
-        let mut out = Vec::with_capacity(8 * 1024);
-        prometheus::TextEncoder::new()
-            .encode(&registry.gather(), &mut out)
-            .ok()?;
-        String::from_utf8(out).ok()
-    }
+    return encode_registry(crate::installed::prometheus()?);
     #[cfg(not(feature = "prometheus"))]
     None
+}
+
+/// `registry` in the Prometheus text format.
+#[cfg(feature = "prometheus")]
+pub(crate) fn encode_registry(registry: &prometheus::Registry) -> Option<String> {
+    use prometheus::Encoder as _;
+    let mut out = Vec::with_capacity(8 * 1024);
+    prometheus::TextEncoder::new()
+        .encode(&registry.gather(), &mut out)
+        .ok()?;
+    String::from_utf8(out).ok()
 }
 
 /// The content type of [`encode_prometheus`]'s text.

@@ -1,7 +1,8 @@
-//! The W3C propagators installed by `init_telemetry`, kept where the HTTP layers can reach
-//! them without the global propagator's lock on every request.
+//! The W3C propagators that `OTEL_PROPAGATORS` names. [`crate::installed`] keeps the one
+//! `init_telemetry` installed, where the HTTP layers reach it without the global propagator's
+//! lock on every request.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -10,38 +11,8 @@ use crate::config::Propagators;
 
 pub(crate) type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
 
-static PROPAGATOR: OnceLock<SharedPropagator> = OnceLock::new();
-static DEFAULT: OnceLock<SharedPropagator> = OnceLock::new();
-
-/// Installs the configured propagators, globally and for the HTTP layers.
-pub(crate) fn install(which: Propagators) {
-    let propagator = build(which);
-    let _ = PROPAGATOR.set(Arc::clone(&propagator));
-    opentelemetry::global::set_text_map_propagator(Shared(propagator));
-}
-
-/// The propagator `init_telemetry` installed, if it has run.
-pub(crate) fn installed() -> Option<SharedPropagator> {
-    PROPAGATOR.get().cloned()
-}
-
-/// W3C trace context and baggage: what is used until `init_telemetry` installs its choice.
-pub(crate) fn default() -> SharedPropagator {
-    Arc::clone(DEFAULT.get_or_init(|| {
-        build(Propagators {
-            trace_context: true,
-            baggage: true,
-        })
-    }))
-}
-
-/// The installed propagator, else the default; never fixes the default in place of a later
-/// `init_telemetry`'s choice.
-pub(crate) fn current() -> SharedPropagator {
-    installed().unwrap_or_else(default)
-}
-
-fn build(which: Propagators) -> SharedPropagator {
+/// The propagators `OTEL_PROPAGATORS` names, in one composite.
+pub(crate) fn build(which: Propagators) -> SharedPropagator {
     let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
     if which.trace_context {
         propagators.push(Box::new(TraceContextPropagator::new()));
@@ -54,9 +25,9 @@ fn build(which: Propagators) -> SharedPropagator {
 
 /// Lets the global propagator share the instance the layers use.
 #[derive(Debug)]
-struct Shared(SharedPropagator);
+pub(crate) struct SharedAsGlobal(pub(crate) SharedPropagator);
 
-impl TextMapPropagator for Shared {
+impl TextMapPropagator for SharedAsGlobal {
     fn inject_context(
         &self,
         cx: &opentelemetry::Context,

@@ -1,23 +1,12 @@
-//! The OpenTelemetry resource: who is emitting the telemetry.
-//!
-//! | attribute | source, first that is set |
-//! |---|---|
-//! | `service.name` | `OTEL_SERVICE_NAME`, `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, code, `unknown_service:<executable>` |
-//! | `service.version` | `APP_VERSION`, `service.version` in `OTEL_RESOURCE_ATTRIBUTES`, code |
-//! | `service.namespace` | code, `SERVICE_NAMESPACE`, `OTEL_RESOURCE_ATTRIBUTES`, `octollm` |
-//! | `service.instance.id` | `POD_NAME`, `HOSTNAME`, `OTEL_RESOURCE_ATTRIBUTES`, a random UUID |
-//! | `deployment.environment.name` and `deployment.environment` | code, `ENVIRONMENT`, `dev` |
-//! | `k8s.pod.name`, `k8s.namespace.name`, `k8s.node.name` | `POD_NAME`, `POD_NAMESPACE`, `NODE_NAME` |
-//! | any other key | code ([`resource_attribute`](crate::TelemetryConfig::resource_attribute)), `OTEL_RESOURCE_ATTRIBUTES` |
-//!
-//! A dedicated variable always beats the same key in `OTEL_RESOURCE_ATTRIBUTES`, as the
-//! specification requires for `OTEL_SERVICE_NAME`.
+//! The OpenTelemetry resource: who is emitting the telemetry, built from the plan's
+//! [`Identity`]. The table of sources is in the [`TelemetryConfig`](crate::TelemetryConfig)
+//! documentation.
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::resource::{Resource, TelemetryResourceDetector};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
-use crate::config::TelemetryConfig;
+use crate::config::Identity;
 
 const IDENTITY_KEYS: &[&str] = &[
     semconv::SERVICE_NAME,
@@ -30,28 +19,27 @@ const IDENTITY_KEYS: &[&str] = &[
 ];
 
 /// Builds the resource; later entries override earlier ones.
-pub(crate) fn build(config: &TelemetryConfig) -> Resource {
+pub(crate) fn build(identity: &Identity) -> Resource {
     let mut attrs: Vec<KeyValue> = Vec::with_capacity(16);
-    let others = config
-        .resource_env
+    let others = identity
+        .attributes
         .iter()
-        .chain(config.resource_code.iter())
         .filter(|(k, _)| !IDENTITY_KEYS.contains(&k.as_str()));
     attrs.extend(others.map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
     attrs.extend(
-        config
+        identity
             .k8s_attributes
             .iter()
             .map(|(k, v)| KeyValue::new(*k, v.clone())),
     );
-    let environment = config.effective_environment().as_str();
+    let environment = identity.environment.as_str();
     attrs.push(KeyValue::new(
         semconv::SERVICE_NAMESPACE,
-        config.service_namespace.clone(),
+        identity.service_namespace.clone(),
     ));
     attrs.push(KeyValue::new(
         semconv::SERVICE_INSTANCE_ID,
-        config.service_instance_id.clone(),
+        identity.service_instance_id.clone(),
     ));
     attrs.push(KeyValue::new(
         semconv::DEPLOYMENT_ENVIRONMENT_NAME,
@@ -59,12 +47,12 @@ pub(crate) fn build(config: &TelemetryConfig) -> Resource {
     ));
     #[allow(deprecated)]
     attrs.push(KeyValue::new(semconv::DEPLOYMENT_ENVIRONMENT, environment));
-    if let Some(version) = config.effective_service_version() {
-        attrs.push(KeyValue::new(semconv::SERVICE_VERSION, version.to_owned()));
+    if let Some(version) = &identity.service_version {
+        attrs.push(KeyValue::new(semconv::SERVICE_VERSION, version.clone()));
     }
     attrs.push(KeyValue::new(
         semconv::SERVICE_NAME,
-        config.effective_service_name(),
+        identity.service_name.clone(),
     ));
 
     Resource::builder_empty()
@@ -76,7 +64,7 @@ pub(crate) fn build(config: &TelemetryConfig) -> Resource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Environment;
+    use crate::{Environment, TelemetryConfig};
     use opentelemetry::{Key, Value};
 
     fn get(resource: &Resource, key: &'static str) -> Option<String> {
@@ -105,7 +93,7 @@ mod tests {
         .unwrap()
         .service_name("from-code")
         .service_version("0.0.0-code");
-        let r = build(&config);
+        let r = build(&config.plan().unwrap().identity);
         assert_eq!(get(&r, "service.name").as_deref(), Some("reflex-layer"));
         assert_eq!(get(&r, "service.version").as_deref(), Some("1.4.2"));
         assert_eq!(
@@ -149,7 +137,7 @@ mod tests {
         .service_version("2.0.0")
         .environment(Environment::Staging)
         .resource_attribute("team", "b");
-        let r = build(&config);
+        let r = build(&config.plan().unwrap().identity);
         assert_eq!(get(&r, "service.name").as_deref(), Some("from-code"));
         assert_eq!(get(&r, "service.version").as_deref(), Some("2.0.0"));
         assert_eq!(get(&r, "service.namespace").as_deref(), Some("from-attrs"));
@@ -169,7 +157,7 @@ mod tests {
                 .unwrap()
                 .service_name("code");
         assert_eq!(
-            get(&build(&attrs_only), "service.name").as_deref(),
+            get(&build(&attrs_only.plan().unwrap().identity), "service.name").as_deref(),
             Some("attrs")
         );
         let both = TelemetryConfig::from_vars([
@@ -177,13 +165,16 @@ mod tests {
             ("OTEL_SERVICE_NAME", "env"),
         ])
         .unwrap();
-        assert_eq!(get(&build(&both), "service.name").as_deref(), Some("env"));
+        assert_eq!(
+            get(&build(&both.plan().unwrap().identity), "service.name").as_deref(),
+            Some("env")
+        );
     }
 
     #[test]
     fn defaults() {
         let config = TelemetryConfig::from_vars(Vec::<(String, String)>::new()).unwrap();
-        let r = build(&config);
+        let r = build(&config.plan().unwrap().identity);
         let name = get(&r, "service.name").unwrap();
         assert!(
             name.starts_with("unknown_service:") && name.len() > "unknown_service:".len(),

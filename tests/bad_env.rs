@@ -145,7 +145,7 @@ async fn a_malformed_http_base_endpoint_is_quoted_as_given() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
     ])
     .unwrap();
-    let from_config = config.traces_endpoint().unwrap_err();
+    let from_config = config.effective().unwrap_err();
     match config.init().await {
         Err(InitError::Config(e)) => {
             assert_eq!(e, from_config);

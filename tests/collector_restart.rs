@@ -1,14 +1,12 @@
 //! The collector goes away and comes back on the same address: the spans exported while it was
 //! down are counted as failed, and export resumes on its own once it is back.
 
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use std::time::Duration;
 
-use octollm_telemetry::{LogFormat, Protocol, Sampler, ShutdownError, TelemetryConfig};
-use rotel::{LogCapture, Rotel};
+use octollm_telemetry::{Protocol, Sampler, ShutdownError, Signal};
+use support::rotel::{config_against, LogCapture, Rotel};
 
 /// A span exported under `name` (`otel.name` renames it).
 fn one_span(name: &'static str) {
@@ -20,18 +18,18 @@ async fn export_resumes_after_the_collector_restarts() {
     let Some(mut rotel) = Rotel::start() else {
         return;
     };
-    let guard = TelemetryConfig::from_vars([("OTEL_SERVICE_NAME", "collector-restart")])
-        .unwrap()
-        .sampler(Sampler::AlwaysOn)
-        .endpoint(rotel.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .schedule_delay(Duration::from_secs(60))
-        .shutdown_timeout(Duration::from_secs(5))
-        .log_format(LogFormat::Json)
-        .log_writer(LogCapture::default())
-        .init()
-        .await
-        .unwrap();
+    let guard = config_against(
+        &rotel,
+        Protocol::Grpc,
+        [("OTEL_SERVICE_NAME", "collector-restart")],
+        &LogCapture::default(),
+    )
+    .sampler(Sampler::AlwaysOn)
+    .schedule_delay(Duration::from_secs(60))
+    .shutdown_timeout(Duration::from_secs(5))
+    .init()
+    .await
+    .unwrap();
 
     one_span("before");
     guard.force_flush().expect("collector up");
@@ -43,10 +41,12 @@ async fn export_resumes_after_the_collector_restarts() {
     one_span("during");
     match guard.force_flush() {
         Err(ShutdownError::Failed {
-            signal: "traces", ..
+            signal: Signal::Traces,
+            ..
         })
         | Err(ShutdownError::Timeout {
-            signal: "traces", ..
+            signal: Signal::Traces,
+            ..
         }) => {}
         other => panic!("flush with the collector down: {other:?}"),
     }

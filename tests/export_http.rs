@@ -2,10 +2,6 @@
 //! at the base endpoint + `/v1/traces`, with the whole resource, the parent/child links, the
 //! names and typed attributes.
 
-#[path = "support/rotel.rs"]
-mod rotel;
-#[path = "support/span_export.rs"]
-mod span_export;
 mod support;
 
 use std::io::{Read as _, Write as _};
@@ -14,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use octollm_telemetry::{Compression, LogFormat, Protocol, Sampler, TelemetryConfig};
-use rotel::{LogCapture, Rotel};
+use support::rotel::{LogCapture, Rotel};
+use support::span_export;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_arrive_over_http_protobuf_gzip_with_resource_links_and_typed_attributes() {
@@ -38,7 +35,7 @@ async fn spans_arrive_over_http_protobuf_gzip_with_resource_links_and_typed_attr
         .log_format(LogFormat::Json)
         .log_writer(logs.clone());
     assert_eq!(
-        config.traces_endpoint().unwrap(),
+        config.effective().unwrap().traces_endpoint().unwrap(),
         format!("{}/v1/traces", proxy.base_url()),
         "the base endpoint gets the signal path"
     );

@@ -1,11 +1,9 @@
 //! `OTEL_TRACES_EXPORTER=none`: a running collector configured as the endpoint receives nothing,
 //! while log lines and propagation keep their trace ids.
 
-#[path = "support/no_export.rs"]
-mod no_export;
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
+
+use support::no_export;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exporter_none_sends_nothing_but_keeps_ids() {

@@ -2,11 +2,9 @@
 //! succeeding, spans produced after recovery arrive, the lost spans are counted exactly, memory
 //! stays bounded by the queue, shutdown keeps its deadline.
 
-#[path = "support/fault.rs"]
-mod fault;
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
+
+use support::fault;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_slow() {

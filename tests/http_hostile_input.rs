@@ -2,15 +2,14 @@
 //! names and metric series bounded; oversized and non-UTF-8 header values neither panic nor
 //! grow what is recorded.
 
-#[path = "support/http.rs"]
-mod http_support;
+mod support;
 
 use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request};
-use http_support::{attr, send, Pipelines};
 use opentelemetry_sdk::trace::Sampler;
+use support::http::{attr, send, Pipelines};
 
 /// A small deterministic generator (xorshift64*), so that a failure can be replayed.
 struct Rng(u64);
@@ -33,7 +32,7 @@ impl Rng {
 #[tokio::test]
 async fn a_flood_of_random_requests_yields_bounded_names_and_series() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     const REQUESTS: usize = 1500;
     let mut names = BTreeSet::new();
@@ -86,7 +85,7 @@ async fn a_flood_of_random_requests_yields_bounded_names_and_series() {
 #[tokio::test]
 async fn oversized_and_non_utf8_header_values_are_bounded() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     let huge = "A".repeat(64 * 1024);
     let binary = HeaderValue::from_bytes(b"\xff\xfe\xfd binary \x80").unwrap();
     let cases: Vec<(&str, HeaderValue)> = vec![

@@ -1,14 +1,13 @@
 //! Incoming W3C trace context: honoured when valid (sampled or not), ignored when malformed.
 
-#[path = "support/http.rs"]
-mod http_support;
+mod support;
 
 use axum::body::Body;
 use axum::http::Request;
-use http_support::{attr, send, Pipelines};
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::Sampler;
+use support::http::{attr, send, Pipelines};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
@@ -20,7 +19,7 @@ fn parent_based(root: Sampler) -> Sampler {
 #[tokio::test]
 async fn a_sampled_parent_is_joined_even_when_new_roots_are_not_sampled() {
     let pipes = Pipelines::new(parent_based(Sampler::AlwaysOff));
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     let (response, _) = send(
         &app,
         Request::get("/items/1")
@@ -50,7 +49,7 @@ async fn a_sampled_parent_is_joined_even_when_new_roots_are_not_sampled() {
 #[tokio::test]
 async fn an_unsampled_parent_is_respected() {
     let pipes = Pipelines::new(parent_based(Sampler::AlwaysOn));
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     let (response, _) = send(
         &app,
         Request::get("/items/1")
@@ -109,7 +108,7 @@ async fn baggage_reaches_the_handler_context() {
 #[tokio::test]
 async fn malformed_traceparents_start_a_new_root_and_never_panic() {
     let pipes = Pipelines::new(parent_based(Sampler::AlwaysOn));
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     let long = format!("00-{}-{PARENT}-01", "a".repeat(10_000));
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (

@@ -1,20 +1,19 @@
 //! Credentials sent in headers and query strings never reach a span, a metric or a log line.
 
-#[path = "support/http.rs"]
-mod http_support;
+mod support;
 
 use axum::body::Body;
 use axum::http::Request;
-use http_support::{send, Pipelines};
 use octollm_telemetry::http::SENSITIVE_QUERY_KEYS;
 use opentelemetry_sdk::trace::Sampler;
+use support::http::{send, Pipelines};
 
 const SECRET: &str = "s3cr3t-Value-9f8e7d";
 
 #[tokio::test]
 async fn sensitive_headers_and_query_values_are_never_recorded() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     // Every key the crate treats as sensitive, once as written and once in another case and
     // with a prefix, as real services spell them (`access_token`, `X-Amz-Signature`).
     let mut pairs = vec!["q=ok".to_string()];

@@ -1,15 +1,14 @@
 //! The server layer over `oneshot`: methods × statuses × route shapes, asserting the span, its
 //! attributes and their types, the status, the metric series and the access-log line.
 
-#[path = "support/http.rs"]
-mod http_support;
+mod support;
 
 use axum::body::Body;
 use axum::http::Request;
-use http_support::{attr, send, series_value, Pipelines};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::Sampler;
+use support::http::{attr, send, series_value, Pipelines};
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "PURGE"];
 const OUTCOMES: &[&str] = &["200", "201", "204", "400", "404", "500", "panic"];
@@ -25,7 +24,7 @@ const SHAPES: &[(&str, Option<&str>)] = &[
 #[tokio::test]
 async fn every_method_status_and_route_shape() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     let mut expected_counts = std::collections::HashMap::new();
 
     for method in METHODS {
@@ -258,7 +257,7 @@ async fn every_method_status_and_route_shape() {
 #[tokio::test]
 async fn probes_and_scrapes_make_no_span_and_no_series() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     for path in ["/health", "/metrics"] {
         let (response, _) = send(&app, Request::get(path).body(Body::empty()).unwrap()).await;
         assert_eq!(response.status(), 200);
@@ -268,7 +267,7 @@ async fn probes_and_scrapes_make_no_span_and_no_series() {
     assert!(!pipes
         .metrics_text()
         .contains("http_server_request_duration"));
-    let custom = http_support::app(pipes.layer().filter(|path| path != "/literal"));
+    let custom = support::http::app(pipes.layer().filter(|path| path != "/literal"));
     send(
         &custom,
         Request::get("/literal").body(Body::empty()).unwrap(),
@@ -286,7 +285,7 @@ async fn probes_and_scrapes_make_no_span_and_no_series() {
 #[tokio::test]
 async fn request_ids_are_kept_when_valid_and_generated_otherwise() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     let (response, _) = send(
         &app,
         Request::get("/literal")
@@ -327,7 +326,7 @@ async fn request_ids_are_kept_when_valid_and_generated_otherwise() {
 async fn response_trace_header_is_configurable() {
     use octollm_telemetry::http::ResponseTraceHeader;
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(
+    let app = support::http::app(
         pipes
             .layer()
             .response_trace_header(ResponseTraceHeader::XTraceId),
@@ -339,7 +338,7 @@ async fn response_trace_header_is_configurable() {
         .to_string();
     assert_eq!(response.headers()["x-trace-id"], trace_id.as_str());
     assert!(response.headers().get("traceparent").is_none());
-    let app = http_support::app(
+    let app = support::http::app(
         pipes
             .layer()
             .response_trace_header(ResponseTraceHeader::None),
@@ -352,10 +351,10 @@ async fn response_trace_header_is_configurable() {
 #[tokio::test]
 async fn access_log_can_be_turned_off_or_releveled() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer().access_log(false));
+    let app = support::http::app(pipes.layer().access_log(false));
     send(&app, Request::get("/literal").body(Body::empty()).unwrap()).await;
     assert!(!pipes.logs.text().contains("request completed"));
-    let app = http_support::app(
+    let app = support::http::app(
         pipes
             .layer()
             .access_log_levels(tracing::Level::DEBUG, tracing::Level::WARN),
@@ -379,7 +378,7 @@ async fn access_log_can_be_turned_off_or_releveled() {
 #[tokio::test]
 async fn forwarded_client_address_and_scheme() {
     let pipes = Pipelines::new(Sampler::AlwaysOn);
-    let app = http_support::app(pipes.layer());
+    let app = support::http::app(pipes.layer());
     send(
         &app,
         Request::get("/literal")

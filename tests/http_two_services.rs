@@ -1,8 +1,7 @@
 //! Two services over real loopback sockets: A calls B through the client layer; B's server
 //! span is a child of A's client span, and both services' log lines carry the same trace id.
 
-#[path = "support/http.rs"]
-mod http_support;
+mod support;
 
 use std::net::SocketAddr;
 
@@ -10,12 +9,12 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use http_body_util::{BodyExt as _, Empty};
-use http_support::{attr, Pipelines};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::Sampler;
+use support::http::{attr, Pipelines};
 use tower::{Layer as _, ServiceExt as _};
 
 type TracedClient = octollm_telemetry::http::OtelClient<
@@ -166,7 +165,7 @@ async fn inject_context_writes_the_current_span() {
             }),
         )
         .layer(pipes.layer());
-    let (_, body) = http_support::send(
+    let (_, body) = support::http::send(
         &app,
         axum::http::Request::get("/inject")
             .body(axum::body::Body::empty())

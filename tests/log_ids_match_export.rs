@@ -2,18 +2,16 @@
 //! collector received; outside any span it has no trace keys; inside an unsampled span it keeps
 //! the ids with `trace_sampled: false`.
 
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use octollm_telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use octollm_telemetry::{LogFormat, Protocol, Sampler, TelemetryConfig};
+use octollm_telemetry::{Protocol, Sampler};
 use opentelemetry::trace::TraceContextExt as _;
-use rotel::{LogCapture, Rotel};
 use serde_json::{Map, Value};
+use support::rotel::{config_against, LogCapture, Rotel};
 use tracing::Instrument as _;
 
 const UNSAMPLED_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -35,17 +33,16 @@ fn assert_no_trace_keys(line: &Map<String, Value>) {
 async fn log_lines_carry_the_ids_of_the_exported_spans() {
     let Some(rotel) = Rotel::start() else { return };
     let logs = LogCapture::default();
-    let guard = TelemetryConfig::from_vars([("OTEL_SERVICE_NAME", "log-ids")])
-        .unwrap()
-        .sampler(Sampler::ParentBasedAlwaysOn)
-        .endpoint(rotel.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .schedule_delay(Duration::from_millis(100))
-        .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
-        .init()
-        .await
-        .unwrap();
+    let guard = config_against(
+        &rotel,
+        Protocol::Grpc,
+        [("OTEL_SERVICE_NAME", "log-ids")],
+        &logs,
+    )
+    .sampler(Sampler::ParentBasedAlwaysOn)
+    .init()
+    .await
+    .unwrap();
 
     tracing::info!("before any span");
 

@@ -2,14 +2,12 @@
 //! writing log lines, failed exports are counted (nothing is counted as exported), and
 //! `shutdown` returns within its deadline.
 
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use std::time::{Duration, Instant};
 
-use octollm_telemetry::{LogFormat, Protocol, Sampler, ShutdownError, TelemetryConfig};
-use rotel::LogCapture;
+use octollm_telemetry::{LogFormat, Protocol, Sampler, ShutdownError, Signal, TelemetryConfig};
+use support::rotel::LogCapture;
 
 const FIRST: u64 = 200;
 const SECOND: u64 = 100;
@@ -89,13 +87,14 @@ async fn an_absent_collector_costs_nothing_but_the_spans() {
     );
     match result {
         Err(ShutdownError::Timeout {
-            signal: "traces",
+            signal: Signal::Traces,
             deadline,
         }) => {
             assert_eq!(deadline, SHUTDOWN_TIMEOUT)
         }
         Err(ShutdownError::Failed {
-            signal: "traces", ..
+            signal: Signal::Traces,
+            ..
         }) => {}
         other => panic!("pending spans could not be delivered, yet shutdown said {other:?}"),
     }

@@ -12,8 +12,6 @@
 //! The Python packages come from `tests/python/requirements.txt`; when they are missing a CI
 //! run (`CI=true`) fails and a local run is skipped with a loud message.
 
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use std::collections::BTreeSet;
@@ -29,9 +27,9 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use octollm_telemetry::{LogFormat, Protocol, TelemetryConfig};
-use rotel::{AttrValue, LogCapture, ReceivedSpan, Rotel};
+use octollm_telemetry::Protocol;
 use serde_json::{Map, Value};
+use support::rotel::{config_against, AttrValue, LogCapture, ReceivedSpan, Rotel};
 use tower::{Layer as _, ServiceExt as _};
 
 const PIP_INSTALL: &str = "python3 -m pip install -r tests/python/requirements.txt";
@@ -463,19 +461,18 @@ async fn one_trace_across_rust_and_python_in_both_directions() {
     let Some(rotel) = Rotel::start() else { return };
 
     let rust_logs = LogCapture::default();
-    let guard = TelemetryConfig::from_vars([
-        ("OTEL_SERVICE_NAME", RUST_SERVICE),
-        ("APP_VERSION", "1.2.3"),
-        ("ENVIRONMENT", ENVIRONMENT),
-        ("POD_NAME", "rust-continuity-0"),
-        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
-    ])
-    .unwrap()
-    .endpoint(rotel.grpc_endpoint())
-    .protocol(Protocol::Grpc)
-    .schedule_delay(Duration::from_millis(100))
-    .log_format(LogFormat::Json)
-    .log_writer(rust_logs.clone())
+    let guard = config_against(
+        &rotel,
+        Protocol::Grpc,
+        [
+            ("OTEL_SERVICE_NAME", RUST_SERVICE),
+            ("APP_VERSION", "1.2.3"),
+            ("ENVIRONMENT", ENVIRONMENT),
+            ("POD_NAME", "rust-continuity-0"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+        ],
+        &rust_logs,
+    )
     .init()
     .await
     .unwrap();

@@ -2,8 +2,6 @@
 //! lies within 5 sigma of Binomial(2000, 0.25), and exactly the traces the application saw as
 //! sampled are the ones the collector received.
 
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use std::collections::BTreeSet;
@@ -12,7 +10,7 @@ use std::time::Duration;
 use octollm_telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use octollm_telemetry::{LogFormat, Sampler, TelemetryConfig};
 use opentelemetry::trace::TraceContextExt as _;
-use rotel::{LogCapture, Rotel};
+use support::rotel::{LogCapture, Rotel};
 
 const N: usize = 2000;
 const RATIO: f64 = 0.25;
@@ -39,7 +37,7 @@ async fn ratio_quarter_keeps_a_binomial_share_of_new_traces() {
     .log_format(LogFormat::Json)
     .log_writer(LogCapture::default());
     assert_eq!(
-        config.effective_sampler(),
+        config.effective().unwrap().sampler(),
         Sampler::ParentBasedTraceIdRatio(RATIO)
     );
     let guard = config.init().await.unwrap();

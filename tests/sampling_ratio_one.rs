@@ -1,8 +1,6 @@
 //! `OTEL_SAMPLING_RATE=1.0` keeps every new trace, even in prod (whose default is 0.1), and
 //! every span arrives when the spans need several export batches.
 
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use std::collections::BTreeSet;
@@ -11,7 +9,7 @@ use std::time::Duration;
 use octollm_telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use octollm_telemetry::{LogFormat, Protocol, Sampler, TelemetryConfig};
 use opentelemetry::trace::TraceContextExt as _;
-use rotel::{AttrValue, LogCapture, Rotel};
+use support::rotel::{AttrValue, LogCapture, Rotel};
 
 const N: usize = 200;
 
@@ -33,10 +31,13 @@ async fn ratio_one_exports_every_root_span() {
     .log_format(LogFormat::Json)
     .log_writer(LogCapture::default());
     assert_eq!(
-        config.effective_sampler(),
+        config.effective().unwrap().sampler(),
         Sampler::ParentBasedTraceIdRatio(1.0)
     );
-    assert_eq!(config.effective_protocol(), Protocol::Grpc);
+    assert_eq!(
+        config.effective().unwrap().traces_protocol().unwrap(),
+        Protocol::Grpc
+    );
     let guard = config.init().await.unwrap();
 
     let mut produced = BTreeSet::new();

@@ -2,17 +2,15 @@
 //! a span under a remote sampled parent is exported (with its local children), one under a
 //! remote unsampled parent is not.
 
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use octollm_telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use octollm_telemetry::{LogFormat, Protocol, Sampler, TelemetryConfig};
+use octollm_telemetry::{Protocol, Sampler};
 use opentelemetry::trace::TraceContextExt as _;
-use rotel::{LogCapture, Rotel};
+use support::rotel::{config_against, LogCapture, Rotel};
 
 const SAMPLED_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SAMPLED_PARENT: &str = "00f067aa0ba902b7";
@@ -29,17 +27,16 @@ fn remote_parent(traceparent: &str) -> opentelemetry::Context {
 async fn ratio_zero_exports_only_what_a_sampled_caller_asked_for() {
     let Some(rotel) = Rotel::start() else { return };
     let logs = LogCapture::default();
-    let guard = TelemetryConfig::from_vars([("OTEL_SERVICE_NAME", "ratio-zero")])
-        .unwrap()
-        .sampler(Sampler::ParentBasedTraceIdRatio(0.0))
-        .endpoint(rotel.grpc_endpoint())
-        .protocol(Protocol::Grpc)
-        .schedule_delay(Duration::from_millis(100))
-        .log_format(LogFormat::Json)
-        .log_writer(logs.clone())
-        .init()
-        .await
-        .unwrap();
+    let guard = config_against(
+        &rotel,
+        Protocol::Grpc,
+        [("OTEL_SERVICE_NAME", "ratio-zero")],
+        &logs,
+    )
+    .sampler(Sampler::ParentBasedTraceIdRatio(0.0))
+    .init()
+    .await
+    .unwrap();
 
     // New traces: never sampled, though they get valid ids.
     for i in 0..ROOTS {

@@ -1,13 +1,10 @@
 //! `OTEL_SDK_DISABLED=true`: a running collector configured as the endpoint (with the OTLP
 //! exporter selected) receives nothing, while log lines and propagation keep their trace ids.
 
-#[path = "support/no_export.rs"]
-mod no_export;
-#[path = "support/rotel.rs"]
-mod rotel;
 mod support;
 
 use octollm_telemetry::MetricsExporter;
+use support::no_export;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sdk_disabled_sends_nothing_but_keeps_ids() {
@@ -17,7 +14,10 @@ async fn sdk_disabled_sends_nothing_but_keeps_ids() {
         ("OTEL_TRACES_EXPORTER", "otlp"),
     ];
     no_export::nothing_exported_ids_kept(&vars, |config| {
-        assert_eq!(config.effective_metrics_exporter(), MetricsExporter::None);
+        assert_eq!(
+            config.effective().unwrap().metrics_exporter(),
+            MetricsExporter::None
+        );
     })
     .await;
 }

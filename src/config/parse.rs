@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::values::Words;
 use crate::error::ConfigError;
 
 /// A source of variables: the process environment or a map given by a test or a user.
@@ -105,6 +106,11 @@ pub(crate) fn one_of<T: Copy>(
         })
 }
 
+/// One of the words of a value type ([`Words`]).
+pub(crate) fn word<T: Words>(name: &str, value: &str) -> Result<T, ConfigError> {
+    one_of(name, value, T::WORDS)
+}
+
 /// A `key=value,key=value` list as used by `OTEL_RESOURCE_ATTRIBUTES` and
 /// `OTEL_EXPORTER_OTLP_HEADERS`: keys and values are trimmed and percent-decoded; an empty
 /// member (`a=1,,b=2`) is skipped. A member without `=`, an empty key, a `%` not followed by
@@ -150,7 +156,7 @@ fn percent_decode(s: &str) -> Option<String> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .ok()
-        .map(|c| c.into_owned())
+        .map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]

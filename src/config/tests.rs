@@ -1,3 +1,4 @@
+use super::otlp::{OtlpSettings, METRICS, TRACES};
 use super::*;
 
 fn cfg(pairs: &[(&str, &str)]) -> Result<TelemetryConfig, ConfigError> {
@@ -8,22 +9,56 @@ fn err(pairs: &[(&str, &str)]) -> ConfigError {
     cfg(pairs).expect_err("configuration should be rejected")
 }
 
+/// The resolved view.
+fn eff(c: &TelemetryConfig) -> Effective {
+    c.effective().expect("a valid configuration")
+}
+
+/// The resolved plan.
+fn plan(c: &TelemetryConfig) -> Plan {
+    c.plan().expect("a valid configuration")
+}
+
+/// The OTLP settings of a signal, whichever exporter is chosen.
+fn otlp(c: &TelemetryConfig, traces: bool) -> Result<OtlpSettings, ConfigError> {
+    let (names, env, code) = if traces {
+        (&TRACES, &c.env.traces, &c.code.traces)
+    } else {
+        (&METRICS, &c.env.metrics, &c.code.metrics)
+    };
+    OtlpSettings::resolve(
+        names,
+        env,
+        code,
+        c.env.otlp_endpoint.as_ref(),
+        c.code.otlp_endpoint.as_ref(),
+    )
+}
+
+fn traces_endpoint(c: &TelemetryConfig) -> Result<String, ConfigError> {
+    otlp(c, true).map(|o| o.endpoint)
+}
+
+fn metrics_endpoint(c: &TelemetryConfig) -> Result<String, ConfigError> {
+    otlp(c, false).map(|o| o.endpoint)
+}
+
 #[test]
 fn defaults_with_an_empty_environment() {
     let c = cfg(&[]).unwrap();
-    assert_eq!(c.effective_environment(), Environment::Dev);
-    assert_eq!(c.effective_sampler(), Sampler::ParentBasedTraceIdRatio(1.0));
-    assert_eq!(c.effective_traces_exporter(), TracesExporter::Otlp);
-    assert_eq!(c.effective_log_format(), LogFormat::Pretty);
-    assert_eq!(c.effective_protocol(), Protocol::Grpc);
-    assert_eq!(c.traces_endpoint().unwrap(), "http://localhost:4317");
-    assert_eq!(c.traces.timeout, Duration::from_secs(10));
-    assert_eq!(c.traces.compression, Compression::None);
-    assert_eq!(c.batch, BatchSettings::default());
-    assert_eq!(c.log_filter, "info");
-    assert_eq!(c.service_namespace, "octollm");
-    assert!(c.propagators.trace_context && c.propagators.baggage);
-    assert!(c.warnings.is_empty());
+    assert_eq!(eff(&c).environment(), Environment::Dev);
+    assert_eq!(eff(&c).sampler(), Sampler::ParentBasedTraceIdRatio(1.0));
+    assert_eq!(eff(&c).traces_exporter(), TracesExporter::Otlp);
+    assert_eq!(eff(&c).log_format(), LogFormat::Pretty);
+    assert_eq!(otlp(&c, true).unwrap().protocol, Protocol::Grpc);
+    assert_eq!(traces_endpoint(&c).unwrap(), "http://localhost:4317");
+    assert_eq!(otlp(&c, true).unwrap().timeout, Duration::from_secs(10));
+    assert_eq!(otlp(&c, true).unwrap().compression, Compression::None);
+    assert_eq!(plan(&c).traces.batch, BatchSettings::default());
+    assert_eq!(plan(&c).logs.filter, "info");
+    assert_eq!(plan(&c).identity.service_namespace, "octollm");
+    assert!(plan(&c).propagators.trace_context && plan(&c).propagators.baggage);
+    assert!(plan(&c).warnings.is_empty());
 }
 
 #[rustfmt::skip]
@@ -40,9 +75,9 @@ fn environment_selects_sampling_and_log_format_defaults() {
     ];
     for (value, env, ratio, format) in rows {
         let c = cfg(&[("ENVIRONMENT", value)]).unwrap();
-        assert_eq!(c.effective_environment(), env, "{value:?}");
-        assert_eq!(c.effective_sampler().root_ratio(), ratio, "{value:?}");
-        assert_eq!(c.effective_log_format(), format, "{value:?}");
+        assert_eq!(eff(&c).environment(), env, "{value:?}");
+        assert_eq!(eff(&c).sampler().root_ratio(), ratio, "{value:?}");
+        assert_eq!(eff(&c).log_format(), format, "{value:?}");
     }
 }
 
@@ -56,11 +91,12 @@ fn code_wins_over_environment_which_wins_over_defaults() {
         ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
     ])
     .unwrap();
-    assert_eq!(c.effective_sampler(), Sampler::ParentBasedTraceIdRatio(0.5));
-    assert_eq!(c.effective_log_format(), LogFormat::Pretty);
-    assert_eq!(c.batch.max_queue_size, 100);
+    assert_eq!(eff(&c).sampler(), Sampler::ParentBasedTraceIdRatio(0.5));
+    assert_eq!(eff(&c).log_format(), LogFormat::Pretty);
+    assert_eq!(plan(&c).traces.batch.max_queue_size, 100);
     assert_eq!(
-        c.batch.max_export_batch_size, 100,
+        plan(&c).traces.batch.max_export_batch_size,
+        100,
         "an unset batch size follows the queue"
     );
     let c = c
@@ -69,11 +105,11 @@ fn code_wins_over_environment_which_wins_over_defaults() {
         .log_format(LogFormat::Json)
         .protocol(Protocol::Grpc)
         .max_queue_size(4096);
-    assert_eq!(c.effective_environment(), Environment::Dev);
-    assert_eq!(c.effective_sampler(), Sampler::AlwaysOff);
-    assert_eq!(c.effective_log_format(), LogFormat::Json);
-    assert_eq!(c.effective_protocol(), Protocol::Grpc);
-    assert_eq!(c.batch.max_queue_size, 4096);
+    assert_eq!(eff(&c).environment(), Environment::Dev);
+    assert_eq!(eff(&c).sampler(), Sampler::AlwaysOff);
+    assert_eq!(eff(&c).log_format(), LogFormat::Json);
+    assert_eq!(otlp(&c, true).unwrap().protocol, Protocol::Grpc);
+    assert_eq!(plan(&c).traces.batch.max_queue_size, 4096);
 }
 
 #[rustfmt::skip]
@@ -98,7 +134,7 @@ fn endpoint_resolution_follows_the_spec() {
     ];
     for (vars, want) in rows {
         let c = cfg(vars).unwrap();
-        assert_eq!(c.traces_endpoint().unwrap(), *want, "{vars:?}");
+        assert_eq!(traces_endpoint(&c).unwrap(), *want, "{vars:?}");
     }
 }
 
@@ -111,17 +147,17 @@ fn code_endpoint_is_a_base_url() {
     .unwrap()
     .protocol(Protocol::HttpProtobuf)
     .endpoint("http://code:4318");
-    assert_eq!(c.traces_endpoint().unwrap(), "http://code:4318/v1/traces");
+    assert_eq!(traces_endpoint(&c).unwrap(), "http://code:4318/v1/traces");
 }
 
 #[test]
 fn jaeger_endpoint_warns() {
     let c = cfg(&[("JAEGER_ENDPOINT", "http://jaeger:4317")]).unwrap();
-    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(plan(&c).warnings.len(), 1);
     assert!(
-        c.warnings[0].contains("JAEGER_ENDPOINT is deprecated"),
+        plan(&c).warnings[0].contains("JAEGER_ENDPOINT is deprecated"),
         "{:?}",
-        c.warnings
+        plan(&c).warnings
     );
 }
 
@@ -142,18 +178,18 @@ fn exporter_protocol_and_transport_settings() {
         ("OTEL_PROPAGATORS", "tracecontext"),
     ])
     .unwrap();
-    assert_eq!(c.effective_traces_exporter(), TracesExporter::Console);
+    assert_eq!(eff(&c).traces_exporter(), TracesExporter::Console);
     assert_eq!(
-        c.traces.headers,
+        otlp(&c, true).unwrap().headers,
         vec![
             ("authorization".to_string(), "Bearer abc".to_string()),
             ("x-tenant".to_string(), "octo".to_string())
         ]
     );
-    assert_eq!(c.traces.timeout, Duration::from_millis(2500));
-    assert_eq!(c.traces.compression, Compression::Gzip);
+    assert_eq!(otlp(&c, true).unwrap().timeout, Duration::from_millis(2500));
+    assert_eq!(otlp(&c, true).unwrap().compression, Compression::Gzip);
     assert_eq!(
-        c.batch,
+        plan(&c).traces.batch,
         BatchSettings {
             max_queue_size: 4096,
             max_export_batch_size: 1024,
@@ -161,7 +197,7 @@ fn exporter_protocol_and_transport_settings() {
             export_timeout: Duration::from_millis(1000),
         }
     );
-    assert!(c.propagators.trace_context && !c.propagators.baggage);
+    assert!(plan(&c).propagators.trace_context && !plan(&c).propagators.baggage);
     let c = cfg(&[
         ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=1"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "b=2"),
@@ -171,9 +207,12 @@ fn exporter_protocol_and_transport_settings() {
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
     ])
     .unwrap();
-    assert_eq!(c.traces.headers, vec![("a".to_string(), "1".to_string())]);
-    assert_eq!(c.traces.timeout, Duration::from_millis(100));
-    assert_eq!(c.traces.compression, Compression::None);
+    assert_eq!(
+        otlp(&c, true).unwrap().headers,
+        vec![("a".to_string(), "1".to_string())]
+    );
+    assert_eq!(otlp(&c, true).unwrap().timeout, Duration::from_millis(100));
+    assert_eq!(otlp(&c, true).unwrap().compression, Compression::None);
 }
 
 #[test]
@@ -183,9 +222,9 @@ fn sdk_disabled_keeps_ids_but_exports_nothing() {
         ("OTEL_TRACES_EXPORTER", "otlp"),
     ])
     .unwrap();
-    assert_eq!(c.effective_traces_exporter(), TracesExporter::None);
+    assert_eq!(eff(&c).traces_exporter(), TracesExporter::None);
     let c = cfg(&[("OTEL_SDK_DISABLED", "false")]).unwrap();
-    assert_eq!(c.effective_traces_exporter(), TracesExporter::Otlp);
+    assert_eq!(eff(&c).traces_exporter(), TracesExporter::Otlp);
 }
 
 #[rustfmt::skip]
@@ -255,7 +294,7 @@ fn malformed_endpoints_are_rejected_at_validation() {
         ),
         (vec![("JAEGER_ENDPOINT", "http://")], "JAEGER_ENDPOINT"),
     ] {
-        let e = cfg(&vars).unwrap().validate().unwrap_err();
+        let e = cfg(&vars).unwrap().effective().map(drop).unwrap_err();
         assert_eq!(e.name, var, "{vars:?}");
         assert!(e.to_string().contains("http:// or https://"), "{e}");
     }
@@ -265,7 +304,7 @@ fn malformed_endpoints_are_rejected_at_validation() {
         ("OTEL_TRACES_EXPORTER", "none"),
     ])
     .unwrap();
-    assert!(c.validate().is_ok());
+    assert!(c.effective().map(drop).is_ok());
 }
 
 #[test]
@@ -273,16 +312,23 @@ fn code_settings_are_validated_too() {
     let e = cfg(&[])
         .unwrap()
         .sampler(Sampler::TraceIdRatio(1.5))
-        .validate()
+        .effective()
+        .map(drop)
         .unwrap_err();
     assert_eq!(e.name, "sampler");
     let e = cfg(&[])
         .unwrap()
         .max_export_batch_size(10_000)
-        .validate()
+        .effective()
+        .map(drop)
         .unwrap_err();
     assert_eq!(e.name, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
-    let e = cfg(&[]).unwrap().log_filter("[[").validate().unwrap_err();
+    let e = cfg(&[])
+        .unwrap()
+        .log_filter("[[")
+        .effective()
+        .map(drop)
+        .unwrap_err();
     assert_eq!(e.name, "log_filter");
 }
 
@@ -306,28 +352,28 @@ fn whitespace_and_empty_values_count_as_unset() {
         ("RUST_LOG", ""),
     ])
     .unwrap();
-    assert_eq!(c.effective_environment(), Environment::Dev);
-    assert_eq!(c.sampler, None);
-    assert_eq!(c.service_name_env, None);
-    assert_eq!(c.traces_endpoint().unwrap(), "http://localhost:4317");
-    assert_eq!(c.log_filter, "info");
+    assert_eq!(eff(&c).environment(), Environment::Dev);
+    assert_eq!(c.env.sampler, None);
+    assert_eq!(c.env.service_name, None);
+    assert_eq!(traces_endpoint(&c).unwrap(), "http://localhost:4317");
+    assert_eq!(plan(&c).logs.filter, "info");
     let c = cfg(&[
         ("OTEL_SERVICE_NAME", "  reflex  "),
         ("OTEL_SAMPLING_RATE", " 0.5 "),
     ])
     .unwrap();
-    assert_eq!(c.effective_service_name(), "reflex");
-    assert_eq!(c.effective_sampler().root_ratio(), 0.5);
+    assert_eq!(eff(&c).service_name(), "reflex");
+    assert_eq!(eff(&c).sampler().root_ratio(), 0.5);
 }
 
 #[test]
 fn pod_name_then_hostname_then_uuid_identify_the_instance() {
     let c = cfg(&[("POD_NAME", "pod-1"), ("HOSTNAME", "host-1")]).unwrap();
-    assert_eq!(c.service_instance_id, "pod-1");
+    assert_eq!(plan(&c).identity.service_instance_id, "pod-1");
     let c = cfg(&[("HOSTNAME", "host-1")]).unwrap();
-    assert_eq!(c.service_instance_id, "host-1");
-    let a = cfg(&[]).unwrap().service_instance_id;
-    let b = cfg(&[]).unwrap().service_instance_id;
+    assert_eq!(plan(&c).identity.service_instance_id, "host-1");
+    let a = plan(&cfg(&[]).unwrap()).identity.service_instance_id;
+    let b = plan(&cfg(&[]).unwrap()).identity.service_instance_id;
     assert_ne!(a, b);
     assert_eq!(a.len(), 36);
 }
@@ -336,9 +382,9 @@ fn pod_name_then_hostname_then_uuid_identify_the_instance() {
 #[test]
 fn metrics_settings() {
     let c = cfg(&[]).unwrap();
-    assert_eq!(c.effective_metrics_exporter(), MetricsExporter::Prometheus);
-    assert_eq!(c.metric_export_interval, Duration::from_secs(60));
-    assert_eq!(c.metrics_endpoint().unwrap(), "http://localhost:4317");
+    assert_eq!(eff(&c).metrics_exporter(), MetricsExporter::Prometheus);
+    assert_eq!(plan::metric_export_interval(&c.env, &c.code).unwrap(), Duration::from_secs(60));
+    assert_eq!(metrics_endpoint(&c).unwrap(), "http://localhost:4317");
     let c = cfg(&[
         ("OTEL_METRICS_EXPORTER", "otlp"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
@@ -346,22 +392,22 @@ fn metrics_settings() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
     ])
     .unwrap();
-    assert_eq!(c.effective_metrics_exporter(), MetricsExporter::Otlp);
-    assert_eq!(c.metric_export_interval, Duration::from_millis(1500));
-    assert_eq!(c.metrics_endpoint().unwrap(), "http://collector:4318/v1/metrics");
-    assert_eq!(c.traces_endpoint().unwrap(), "http://collector:4318/v1/traces");
+    assert_eq!(eff(&c).metrics_exporter(), MetricsExporter::Otlp);
+    assert_eq!(plan::metric_export_interval(&c.env, &c.code).unwrap(), Duration::from_millis(1500));
+    assert_eq!(metrics_endpoint(&c).unwrap(), "http://collector:4318/v1/metrics");
+    assert_eq!(traces_endpoint(&c).unwrap(), "http://collector:4318/v1/traces");
     let c = cfg(&[
         ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:9/custom"),
         ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     ])
     .unwrap();
-    assert_eq!(c.metrics_endpoint().unwrap(), "http://m:9/custom");
-    assert_eq!(c.metrics.protocol, Protocol::HttpProtobuf);
-    assert_eq!(c.traces.protocol, Protocol::Grpc);
+    assert_eq!(metrics_endpoint(&c).unwrap(), "http://m:9/custom");
+    assert_eq!(otlp(&c, false).unwrap().protocol, Protocol::HttpProtobuf);
+    assert_eq!(otlp(&c, true).unwrap().protocol, Protocol::Grpc);
     let c = cfg(&[("OTEL_SDK_DISABLED", "true")]).unwrap();
-    assert_eq!(c.effective_metrics_exporter(), MetricsExporter::None);
-    let e = cfg(&[("OTEL_METRICS_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "not a url")]).unwrap().validate().unwrap_err();
+    assert_eq!(eff(&c).metrics_exporter(), MetricsExporter::None);
+    let e = cfg(&[("OTEL_METRICS_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "not a url")]).unwrap().effective().map(drop).unwrap_err();
     assert_eq!(e.name, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
 }
 
@@ -412,7 +458,7 @@ mod properties {
             value in "\\PC{0,60}|[a-z0-9=,%:/._ -]{0,40}",
         ) {
             let var = VARS[index];
-            let checked = cfg(&[(var, &value)]).and_then(|c| c.validate());
+            let checked = cfg(&[(var, &value)]).and_then(|c| c.effective().map(drop));
             if let Err(e) = checked {
                 prop_assert_eq!(e.name.as_str(), var);
                 prop_assert!(value.contains(e.value.trim()), "{} is not from {:?}", e.value, value);

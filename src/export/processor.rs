@@ -13,7 +13,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use tokio::sync::mpsc;
-use tracing::Dispatch;
+use tracing::dispatcher::WeakDispatch;
 
 use crate::config::BatchSettings;
 
@@ -61,9 +61,10 @@ impl Counters {
     }
 }
 
-/// Where the export task writes its own warnings: the global dispatcher, once installed (the
-/// export thread itself runs with no subscriber).
-pub(crate) type WarnSink = Arc<OnceLock<Dispatch>>;
+/// Where the export task writes its own warnings: the subscriber the crate's layers are part
+/// of, once it exists (the export thread itself runs with no subscriber). Held weakly, so that
+/// a subscriber built and dropped by its owner is not kept alive by its own export thread.
+pub(crate) type WarnSink = Arc<OnceLock<WeakDispatch>>;
 
 /// The smallest time between two warnings of the same kind.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -88,21 +89,18 @@ impl BatchProcessor {
     pub(crate) fn spawn(
         runtime: &super::ExportRuntime,
         make_exporter: super::ExporterFactory,
-        resource: Resource,
+        resource: &Resource,
         settings: BatchSettings,
         counters: Arc<Counters>,
         warn_sink: WarnSink,
         flush_timeout: Duration,
     ) -> Result<Self, crate::InitError> {
-        let exporter_error = |reason| crate::InitError::Exporter {
-            signal: "traces",
-            reason,
-        };
+        let exporter_error = |e| crate::InitError::exporter(crate::error::Signal::Traces, e);
         let mut exporter = runtime
             .run_on(make_exporter)
             .map_err(exporter_error)?
             .map_err(exporter_error)?;
-        exporter.set_resource(&resource);
+        exporter.set_resource(resource);
         let (spans, spans_rx) = mpsc::channel(settings.max_queue_size);
         let (control, control_rx) = mpsc::unbounded_channel();
         let worker = Worker {
@@ -326,8 +324,8 @@ impl<E: SpanExporter> Worker<E> {
     }
 
     fn warn(&self, emit: impl FnOnce()) {
-        if let Some(dispatch) = self.warn_sink.get() {
-            tracing::dispatcher::with_default(dispatch, emit);
+        if let Some(dispatch) = self.warn_sink.get().and_then(WeakDispatch::upgrade) {
+            tracing::dispatcher::with_default(&dispatch, emit);
         }
     }
 }

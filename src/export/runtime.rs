@@ -14,6 +14,8 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tracing::Dispatch;
 
+use crate::error::BoxError;
+
 /// Handle to the export thread; the thread stops when this is dropped.
 #[derive(Debug)]
 pub(crate) struct ExportRuntime {
@@ -53,7 +55,7 @@ impl ExportRuntime {
     }
 
     /// Runs `make` on the export thread (inside its runtime) and returns its result.
-    pub(crate) fn run_on<T, F>(&self, make: F) -> Result<T, String>
+    pub(crate) fn run_on<T, F>(&self, make: F) -> Result<T, BoxError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -63,7 +65,7 @@ impl ExportRuntime {
             let _ = tx.send(make());
         });
         rx.recv()
-            .map_err(|_| "the export thread stopped".to_owned())
+            .map_err(|_| BoxError::from("the export thread stopped"))
     }
 
     /// Spawns a task on the export thread.

@@ -4,19 +4,22 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use http::{Request, Response};
-use opentelemetry::metrics::Histogram;
+use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_semantic_conventions::attribute as semconv;
+use opentelemetry_sdk::trace::SdkTracer;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::attributes;
+use super::semconv::{self, ClientRequest};
+use crate::installed::{self, FromInit};
+use crate::propagation::SharedPropagator;
 
 /// The client layer with its defaults: wrap an HTTP client service with it.
 ///
@@ -32,48 +35,73 @@ use super::attributes;
 /// let response = client.ready().await?.call(request).await?;
 /// # Ok(()) }
 /// ```
-pub fn client_layer() -> ClientLayer {
-    ClientLayer::default()
+#[must_use]
+pub fn client_layer() -> OtelClientLayer {
+    OtelClientLayer::default()
 }
 
 /// A [`Layer`] for outgoing HTTP requests; see [`client_layer`].
-#[derive(Clone, Default)]
-pub struct ClientLayer {
-    tracer: Arc<OnceLock<opentelemetry_sdk::trace::SdkTracer>>,
-    duration: Arc<OnceLock<Option<Histogram<f64>>>>,
+///
+/// Like the server layer, it follows what `init_telemetry` installed unless given explicit
+/// providers or a propagator.
+#[derive(Clone)]
+pub struct OtelClientLayer {
+    tracer: FromInit<SdkTracer>,
+    duration: FromInit<Option<Histogram<f64>>>,
+    propagator: FromInit<SharedPropagator>,
 }
 
-impl fmt::Debug for ClientLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientLayer").finish_non_exhaustive()
+impl Default for OtelClientLayer {
+    fn default() -> Self {
+        Self {
+            tracer: FromInit::pending(),
+            duration: FromInit::pending(),
+            propagator: FromInit::pending(),
+        }
     }
 }
 
-impl ClientLayer {
+impl fmt::Debug for OtelClientLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelClientLayer").finish_non_exhaustive()
+    }
+}
+
+impl OtelClientLayer {
     /// Spans from this provider instead of the one `init_telemetry` installed.
+    #[must_use]
     pub fn tracer_provider(
         mut self,
         provider: &opentelemetry_sdk::trace::SdkTracerProvider,
     ) -> Self {
-        self.tracer = Arc::new(OnceLock::from(super::scoped_tracer(provider)));
+        self.tracer = FromInit::given(installed::scoped_tracer(provider));
         self
     }
 
     /// Metrics from this provider instead of the one `init_telemetry` installed.
+    #[must_use]
     pub fn meter_provider(
         mut self,
         provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
     ) -> Self {
-        use opentelemetry::metrics::MeterProvider as _;
-        let meter = provider.meter(crate::metrics::SCOPE);
-        self.duration = Arc::new(OnceLock::from(Some(super::instruments::client_duration(
-            &meter,
-        ))));
+        let meter = provider.meter(installed::SCOPE);
+        self.duration = FromInit::given(Some(super::instruments::client_duration(&meter)));
+        self
+    }
+
+    /// Trace context written with this propagator instead of the one `init_telemetry`
+    /// installed.
+    #[must_use]
+    pub fn propagator(
+        mut self,
+        propagator: impl Into<Arc<dyn TextMapPropagator + Send + Sync>>,
+    ) -> Self {
+        self.propagator = FromInit::given(propagator.into());
         self
     }
 }
 
-impl<S> Layer<S> for ClientLayer {
+impl<S> Layer<S> for OtelClientLayer {
     type Service = OtelClient<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -84,11 +112,28 @@ impl<S> Layer<S> for ClientLayer {
     }
 }
 
-/// The client service made by [`ClientLayer`].
+/// The client service made by [`OtelClientLayer`].
 #[derive(Clone)]
 pub struct OtelClient<S> {
     inner: S,
-    layer: ClientLayer,
+    layer: OtelClientLayer,
+}
+
+impl<S> OtelClient<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for OtelClient<S> {
@@ -114,101 +159,50 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
-        let (method, original) = attributes::method(req.method());
-        let mut tracer_slot = None;
-        let tracer = super::from_init(
-            &self.layer.tracer,
-            &mut tracer_slot,
-            super::installed_tracer,
-            super::noop_tracer,
-        );
+        let request = ClientRequest::read(&req);
+        let tracer = self
+            .layer
+            .tracer
+            .get(installed::tracer, installed::noop_tracer);
         let parent = Context::current();
         let mut span = tracer
-            .span_builder(method)
+            .span_builder(request.method)
             .with_kind(SpanKind::Client)
-            .start_with_context(tracer, &parent);
-        let server = req.uri().host().map(|h| {
-            let h = h.trim_start_matches('[').trim_end_matches(']').to_owned();
-            let port = req.uri().port_u16().or(match req.uri().scheme_str() {
-                Some("https") => Some(443),
-                Some("http") => Some(80),
-                _ => None,
-            });
-            (h, port)
-        });
-        let scheme = match req.uri().scheme_str() {
-            Some("https") => "https",
-            _ => "http",
-        };
+            .start_with_context(&*tracer, &parent);
         if span.is_recording() {
-            let mut attrs = Vec::with_capacity(8);
-            attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
-            if let Some(original) = original {
-                attrs.push(KeyValue::new(
-                    semconv::HTTP_REQUEST_METHOD_ORIGINAL,
-                    original.to_owned(),
-                ));
-            }
-            if let Some((host, port)) = &server {
-                attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host.clone()));
-                if let Some(port) = port {
-                    attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(*port)));
-                }
-            }
-            attrs.push(KeyValue::new(semconv::URL_FULL, redacted_url(req.uri())));
-            if let Some(version) = attributes::protocol_version(req.version()) {
-                attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-            }
-            span.set_attributes(attrs);
+            span.set_attributes(semconv::client_span(&request, &req));
         }
         let cx = parent.with_span(span);
-        super::inject_context_from(&cx, req.headers_mut());
-        let duration = super::from_init(
-            &self.layer.duration,
-            &mut None,
-            || super::installed_meter().map(|m| Some(super::instruments::client_duration(&m))),
-            || None,
-        )
-        .clone();
+        let propagator = self
+            .layer
+            .propagator
+            .get(installed::installed_propagator, installed::propagator);
+        super::inject_with(&**propagator, &cx, req.headers_mut());
+        let duration = self
+            .layer
+            .duration
+            .get(
+                || installed::meter().map(|m| Some(super::instruments::client_duration(&m))),
+                || None,
+            )
+            .into_owned();
         ClientResponseFuture {
             inner: self.inner.call(req),
             state: Some(ClientState {
                 cx,
                 start,
-                method,
-                server,
-                scheme,
+                labels: semconv::client_duration(request),
                 duration,
             }),
         }
     }
 }
 
-/// `url.full` with sensitive query values redacted and no user info.
-fn redacted_url(uri: &http::Uri) -> String {
-    let mut out = String::new();
-    if let Some(scheme) = uri.scheme_str() {
-        out.push_str(scheme);
-        out.push_str("://");
-    }
-    if let Some(authority) = uri.authority() {
-        let host_port = authority.as_str().rsplit('@').next().unwrap_or_default();
-        out.push_str(host_port);
-    }
-    out.push_str(uri.path());
-    if let Some(query) = uri.query().and_then(attributes::redact_query) {
-        out.push('?');
-        out.push_str(&query);
-    }
-    out
-}
-
 struct ClientState {
     cx: Context,
     start: Instant,
-    method: &'static str,
-    server: Option<(String, Option<u16>)>,
-    scheme: &'static str,
+    /// The duration's labels known before the response.
+    labels: Vec<KeyValue>,
     duration: Option<Histogram<f64>>,
 }
 
@@ -252,46 +246,32 @@ where
 }
 
 impl ClientState {
-    fn finish<B, E: fmt::Display>(self, result: &Result<Response<B>, E>) {
+    fn finish<B, E: fmt::Display>(mut self, result: &Result<Response<B>, E>) {
         let span = self.cx.span();
-        let mut attrs = Vec::with_capacity(6);
-        attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method));
-        attrs.push(KeyValue::new(semconv::URL_SCHEME, self.scheme));
-        if let Some((host, port)) = self.server {
-            attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
-            if let Some(port) = port {
-                attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-            }
-        }
-        match result {
+        let error = match result {
             Ok(response) => {
                 let status = response.status();
-                let code = KeyValue::new(
-                    semconv::HTTP_RESPONSE_STATUS_CODE,
-                    i64::from(status.as_u16()),
-                );
+                let code = semconv::status_code(status);
                 span.set_attribute(code.clone());
-                attrs.push(code);
+                self.labels.push(code);
                 // Client side: 4xx and 5xx are errors.
-                if status.is_client_error() || status.is_server_error() {
-                    let error = KeyValue::new(semconv::ERROR_TYPE, status.as_u16().to_string());
-                    span.set_attribute(error.clone());
+                (status.is_client_error() || status.is_server_error()).then(|| {
                     span.set_status(Status::error(""));
-                    attrs.push(error);
-                }
+                    semconv::error(status.as_u16().to_string())
+                })
             }
             Err(e) => {
-                let kind = std::any::type_name::<E>();
-                let kind = kind.split('<').next().unwrap_or(kind);
-                let error = KeyValue::new(semconv::ERROR_TYPE, kind);
-                span.set_attribute(error.clone());
                 span.set_status(Status::error(e.to_string()));
-                attrs.push(error);
+                Some(semconv::error(semconv::error_type::<E>()))
             }
+        };
+        if let Some(error) = error {
+            span.set_attribute(error.clone());
+            self.labels.push(error);
         }
         span.end();
         if let Some(duration) = self.duration {
-            duration.record(self.start.elapsed().as_secs_f64(), &attrs);
+            duration.record(self.start.elapsed().as_secs_f64(), &self.labels);
         }
     }
 }

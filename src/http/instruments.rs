@@ -10,9 +10,10 @@ use opentelemetry::metrics::{Histogram, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::{attribute, metric as semconv};
 
-use crate::metrics::{DURATION_BUCKETS, SCOPE};
+use crate::installed::SCOPE;
+use crate::metrics::DURATION_BUCKETS;
 
-/// The method names of `http.request.method` (see `attributes::method`).
+/// The method names of `http.request.method` (see `headers::method`).
 const METHODS: [&str; 10] = [
     "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
 ];

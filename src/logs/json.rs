@@ -71,7 +71,7 @@ where
         w.write_str("{\"timestamp\":\"")?;
         write!(w, "{}", humantime::format_rfc3339_micros(SystemTime::now()))?;
         w.write_str("\",\"level\":\"")?;
-        w.write_str(level_str(meta.level()))?;
+        w.write_str(level_str(*meta.level()))?;
         w.write_str("\",\"target\":")?;
         write_json_str(&mut w, meta.target())?;
 
@@ -90,7 +90,7 @@ where
         opentelemetry::Context::map_current(|cx| {
             let span = cx.span();
             let sc = span.span_context();
-            let request = cx.get::<crate::http::HttpRequest>();
+            let request = cx.get::<crate::context::RequestContext>();
             if sc.is_valid() {
                 if let (None, Some(request)) = (&tracing_span, request) {
                     // Inside the HTTP layer's server span, outside any `tracing` span.
@@ -140,8 +140,8 @@ fn is_reserved(name: &str) -> bool {
     )
 }
 
-fn level_str(level: &Level) -> &'static str {
-    match *level {
+fn level_str(level: Level) -> &'static str {
+    match level {
         Level::TRACE => "trace",
         Level::DEBUG => "debug",
         Level::INFO => "info",
@@ -151,14 +151,19 @@ fn level_str(level: &Level) -> &'static str {
 }
 
 fn hex_encode<'a>(bytes: &[u8], out: &'a mut [u8; 32]) -> &'a str {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let len = bytes.len() * 2;
-    for (i, b) in bytes.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
-    }
+    hex_into(bytes, &mut out[..len]);
     // Only ASCII hex digits were written.
     std::str::from_utf8(&out[..len]).unwrap_or_default()
+}
+
+/// Writes `bytes` as lower-case hex into `out`, which holds exactly twice as many bytes.
+pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
 }
 
 /// Writes an event's fields as `,"name":value` pairs.
@@ -272,7 +277,7 @@ impl<W: fmt::Write> fmt::Write for JsonEscaper<W> {
                 self.0.write_str(&s[start..i])?;
             }
             if escape.is_empty() {
-                write!(self.0, "\\u{:04x}", b)?;
+                write!(self.0, "\\u{b:04x}")?;
             } else {
                 self.0.write_str(escape)?;
             }

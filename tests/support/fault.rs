@@ -1,7 +1,6 @@
 //! Fault injection: a loopback TCP proxy in front of the collector whose behaviour can be
 //! switched (forward, black hole, slow to answer), an instrumented Axum service driven over
 //! loopback, and a resident-memory probe.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,4 @@
 //! An instrumented test app and in-memory pipelines for the HTTP layer tests.
-#![allow(dead_code)]
 
 use std::io;
 use std::sync::{Arc, Mutex};

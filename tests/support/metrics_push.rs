@@ -1,5 +1,4 @@
 //! The OTLP metrics push check shared by the gRPC and HTTP test files.
-#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 

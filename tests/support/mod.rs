@@ -1,6 +1,14 @@
 //! Helpers shared by the integration tests: external tools and loopback ports.
 #![allow(dead_code)]
 
+pub mod fault;
+pub mod http;
+pub mod metrics_push;
+pub mod no_export;
+pub mod promql;
+pub mod rotel;
+pub mod span_export;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 

@@ -1,7 +1,6 @@
 //! The check shared by `OTEL_TRACES_EXPORTER=none` and `OTEL_SDK_DISABLED=true`: a running
 //! collector configured as the endpoint receives nothing, while log lines and propagation keep
 //! their trace ids.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,7 +31,10 @@ pub async fn nothing_exported_ids_kept(
         .unwrap()
         .log_format(LogFormat::Json)
         .log_writer(logs.clone());
-    assert_eq!(config.effective_traces_exporter(), TracesExporter::None);
+    assert_eq!(
+        config.effective().unwrap().traces_exporter(),
+        TracesExporter::None
+    );
     check(&config);
     let guard = config.init().await.unwrap();
 

@@ -1,6 +1,6 @@
 //! Metric names read by a PromQL expression, found by walking the `promql-parser` AST.
 //!
-//! Include it with `#[path = "support/promql.rs"] mod promql;` from a file in `tests/`.
+//! A test file reaches it with `mod support;` and `support::promql::metric_names(..)`.
 
 use std::collections::BTreeSet;
 

@@ -1,11 +1,10 @@
 //! A real OTLP receiver for the integration tests: the `rotel` collector on loopback.
 //!
-//! Include it next to the shared helpers, which it uses:
+//! A test file reaches it through the shared helpers:
 //!
 //! ```ignore
 //! mod support;
-//! #[path = "support/rotel.rs"]
-//! mod rotel;
+//! use support::rotel::{LogCapture, Rotel};
 //! ```
 //!
 //! [`Rotel::start`] runs `rotel-agent` in the foreground on two free loopback ports (gRPC and
@@ -20,7 +19,6 @@
 //! The process is stopped on drop (SIGTERM, then SIGKILL after a grace period). [`Rotel::stop`]
 //! and [`Rotel::restart`] (same ports, same output file) let a test take the receiver away and
 //! bring it back.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -29,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use octollm_telemetry::{LogFormat, Protocol, TelemetryConfig};
 use serde_json::Value;
 
 /// How long the receiver may take to accept connections after it was started.
@@ -288,8 +287,8 @@ impl RotelPorts {
     pub fn free() -> Self {
         loop {
             let ports = Self {
-                grpc: crate::support::free_port(),
-                http: crate::support::free_port(),
+                grpc: super::free_port(),
+                http: super::free_port(),
             };
             if ports.grpc != ports.http {
                 return ports;
@@ -598,7 +597,7 @@ fn find_rotel() -> Option<PathBuf> {
     }
     let msg = "external tool `rotel-agent` not found on PATH nor in the `rotel` Python package; \
                install it with `pip install rotel==0.0.1a15` (see README \"Testing\")";
-    if crate::support::in_ci() {
+    if super::in_ci() {
         panic!("{msg}");
     }
     eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
@@ -683,4 +682,27 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+/// The configuration most tests start from to export to a live receiver: `vars` as the
+/// environment, the receiver's endpoint for `protocol`, a 100 ms schedule delay and JSON log
+/// lines written to `logs`. The test adds its own setters (sampler, service name, another
+/// schedule delay, ...) before `.init().await`.
+pub fn config_against<'a>(
+    rotel: &Rotel,
+    protocol: Protocol,
+    vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    logs: &LogCapture,
+) -> TelemetryConfig {
+    let endpoint = match protocol {
+        Protocol::Grpc => rotel.grpc_endpoint(),
+        Protocol::HttpProtobuf => rotel.http_endpoint(),
+    };
+    TelemetryConfig::from_vars(vars)
+        .unwrap()
+        .endpoint(endpoint)
+        .protocol(protocol)
+        .schedule_delay(Duration::from_millis(100))
+        .log_format(LogFormat::Json)
+        .log_writer(logs.clone())
 }

@@ -1,6 +1,5 @@
 //! The span export check shared by the OTLP/gRPC and OTLP/HTTP test files: the same resource
 //! variables, the same two spans, the same assertions on what the collector received.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! Parsers for what arrives from outside: methods, forwarding headers, query strings, request
-//! ids. Every one is total: malformed input gives `None` (or a safe value), never a panic, and
+//! Parsers for what arrives from outside, and the headers the layers write: methods,
+//! forwarding headers, query strings, request ids, `traceparent`. Every one is total: malformed input gives `None` (or a safe value), never a panic, and
 //! allocates at most a bounded copy of its input.
 
 use http::{HeaderMap, HeaderName, Method, Version};
@@ -44,13 +44,18 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
     }
 }
 
-/// `url.scheme`: the first hop's `Forwarded: proto=` or `X-Forwarded-Proto`, else the URI's
-/// scheme, else `http`. Only `http` and `https` are accepted (bounded metric labels).
+/// `url.scheme` of a server request: the first hop's `Forwarded: proto=` or
+/// `X-Forwarded-Proto`, else the URI's scheme, else `http`.
 pub(crate) fn scheme(uri_scheme: Option<&str>, headers: &HeaderMap) -> &'static str {
     let forwarded = forwarded_param(headers, "proto")
         .or_else(|| first_hop(headers, &X_FORWARDED_PROTO))
         .or(uri_scheme);
-    match forwarded {
+    uri_scheme_label(forwarded)
+}
+
+/// `https` or `http`: only these two are accepted (bounded metric labels).
+pub(crate) fn uri_scheme_label(scheme: Option<&str>) -> &'static str {
+    match scheme {
         Some(s) if s.eq_ignore_ascii_case("https") => "https",
         _ => "http",
     }
@@ -154,7 +159,7 @@ pub const SENSITIVE_QUERY_KEYS: &[&str] = &[
 
 /// The query string with the values of sensitive keys replaced by `REDACTED`, cut to a
 /// bounded length. `None` for an empty query.
-pub fn redact_query(query: &str) -> Option<String> {
+pub(crate) fn redact_query(query: &str) -> Option<String> {
     if query.is_empty() {
         return None;
     }
@@ -194,7 +199,7 @@ fn is_sensitive(key: &str) -> bool {
 /// with exactly four fields, or a later version (not `ff`) with at least those; lower-case
 /// hex of the exact lengths; ids not all zero. The SDK's parser accepts short ids, so the
 /// layer checks first.
-pub fn valid_traceparent(value: &[u8]) -> bool {
+pub(crate) fn valid_traceparent(value: &[u8]) -> bool {
     fn lower_hex(b: &[u8]) -> bool {
         b.iter()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
@@ -218,6 +223,18 @@ pub fn valid_traceparent(value: &[u8]) -> bool {
 /// A request id from outside is kept when it is 1 to 128 visible ASCII characters.
 pub(crate) fn valid_request_id(value: &[u8]) -> bool {
     (1..=128).contains(&value.len()) && value.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+/// `00-<trace id>-<span id>-<flags>` for a response or request header.
+pub(crate) fn traceparent(sc: &opentelemetry::trace::SpanContext) -> http::HeaderValue {
+    let mut out = [0u8; 55];
+    out[..3].copy_from_slice(b"00-");
+    crate::logs::hex_into(&sc.trace_id().to_bytes(), &mut out[3..35]);
+    out[35] = b'-';
+    crate::logs::hex_into(&sc.span_id().to_bytes(), &mut out[36..52]);
+    out[52] = b'-';
+    crate::logs::hex_into(&[sc.trace_flags().to_u8()], &mut out[53..55]);
+    http::HeaderValue::from_bytes(&out).unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.

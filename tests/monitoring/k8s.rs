@@ -11,8 +11,6 @@
 //! External tools: kubectl, kubernetes-validate, promtool, checkov (see `.ci/run`). Without
 //! them a test prints a loud skip message, or fails under `CI=true`.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +20,8 @@ use octollm_telemetry::manifests;
 use regex::Regex;
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
+
+use crate::support;
 
 /// Every component folder, in the order of the top-level kustomization.
 const COMPONENTS: &[&str] = &[

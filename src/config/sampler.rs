@@ -1,12 +1,15 @@
-//! Head sampling: which new traces are recorded and exported.
+//! Head sampling: which new traces are recorded and exported (`OTEL_TRACES_SAMPLER`, `_ARG`,
+//! `OTEL_SAMPLING_RATE`).
 
 use std::fmt;
 
 use opentelemetry_sdk::trace::Sampler as SdkSampler;
 
-use crate::config::parse::{self, Vars};
-use crate::config::{
-    Environment, OTEL_SAMPLING_RATE, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
+use super::parse::{self, Vars};
+use super::values::Environment;
+use super::vars::{
+    OTEL_SAMPLING_RATE, OTEL_SAMPLING_RATE_DEFAULT, OTEL_SAMPLING_RATE_DEFAULT_DEV,
+    OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_TRACES_SAMPLER_ARG_DEFAULT,
 };
 use crate::error::ConfigError;
 
@@ -34,6 +37,7 @@ pub enum Sampler {
 
 impl Sampler {
     /// The ratio of new root traces that are kept.
+    #[must_use]
     pub fn root_ratio(&self) -> f64 {
         match *self {
             Sampler::AlwaysOn | Sampler::ParentBasedAlwaysOn => 1.0,
@@ -43,6 +47,7 @@ impl Sampler {
     }
 
     /// The name used by `OTEL_TRACES_SAMPLER`.
+    #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Sampler::AlwaysOn => "always_on",
@@ -84,8 +89,10 @@ impl Sampler {
     /// The default for an environment: every trace in dev, 10% elsewhere, parent-based.
     pub(crate) fn default_for(environment: Environment) -> Self {
         match environment {
-            Environment::Dev => Sampler::ParentBasedTraceIdRatio(1.0),
-            Environment::Staging | Environment::Prod => Sampler::ParentBasedTraceIdRatio(0.1),
+            Environment::Dev => Sampler::ParentBasedTraceIdRatio(OTEL_SAMPLING_RATE_DEFAULT_DEV),
+            Environment::Staging | Environment::Prod => {
+                Sampler::ParentBasedTraceIdRatio(OTEL_SAMPLING_RATE_DEFAULT)
+            }
         }
     }
 }
@@ -131,7 +138,7 @@ pub(crate) fn from_vars(vars: &Vars<'_>) -> Result<Option<(Sampler, SamplerSourc
     if let Some(name) = vars.get(OTEL_TRACES_SAMPLER)? {
         let ratio = |arg: Option<String>| match arg {
             // The spec's default argument for the ratio samplers is 1.0.
-            None => Ok(1.0),
+            None => Ok(OTEL_TRACES_SAMPLER_ARG_DEFAULT),
             Some(a) => parse::ratio(OTEL_TRACES_SAMPLER_ARG, &a),
         };
         let no_arg = |sampler: Sampler, arg: Option<String>| match arg {

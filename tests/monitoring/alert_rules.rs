@@ -2,17 +2,13 @@
 //! tests, the severity split, annotations, runbook sections, test coverage per alert, and the
 //! metric contract.
 
-mod support;
-
-// The PromQL walker is shared through tests/support/ so other tests can include it too.
-#[path = "support/promql.rs"]
-mod promql;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::Deserialize;
+
+use crate::support::{self, promql};
 
 const RUNBOOK_BASE: &str =
     "https://github.com/octollm/octollm-telemetry/blob/main/monitoring/RUNBOOK.md#";

@@ -2,8 +2,6 @@
 //! validation, credentials read from the mounted Secret, severity routing of every alert rule,
 //! and inhibition proven against a real Alertmanager on loopback.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,6 +14,8 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_norway::Value as Yaml;
+
+use crate::support;
 
 const PAGERDUTY_KEY_FILE: &str = "/etc/alertmanager/secrets/pagerduty-routing-key";
 const SLACK_URL_FILE: &str = "/etc/alertmanager/secrets/slack-webhook-url";

@@ -6,10 +6,6 @@
 //! rate/irate/increase (`$__auto` or `$__range` for LogQL ranges), PromQL that parses, and
 //! only metric names declared in `monitoring/metric-contract.yaml`.
 
-#[path = "support/promql.rs"]
-mod promql;
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;
@@ -19,6 +15,8 @@ use promql_parser::parser::{self, Expr};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::support::{self, promql};
 
 /// Panel types that show no numeric values, so a unit means nothing for them.
 const UNITLESS_PANELS: &[&str] = &["row", "logs", "text", "news", "dashlist"];

@@ -1,0 +1,346 @@
+//! The resolved plan: every default, precedence rule and invariant, in one place.
+//!
+//! Precedence is default < environment < code, except the service name and version, for
+//! which the environment wins and code is the fallback (operators rename a deployment without
+//! a rebuild). Each pipeline takes only its slice of the [`Plan`].
+
+use std::time::Duration;
+
+use super::log_filter;
+use super::otlp::{OtlpSettings, METRICS, TRACES};
+use super::sampler::{Sampler, SamplerSource};
+use super::settings::{BatchOptions, Propagators, Settings, Sourced};
+use super::values::{Environment, LogFormat, MetricsExporter, TracesExporter};
+#[allow(clippy::wildcard_imports, reason = "the variable names and their defaults")]
+use super::vars::*;
+use crate::error::ConfigError;
+
+/// The deadline of the guard's shutdown when code sets none.
+pub(crate) const SHUTDOWN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+
+/// Everything `init` builds, decided.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) identity: Identity,
+    pub(crate) sampler: Sampler,
+    pub(crate) sampler_source: SamplerSource,
+    pub(crate) traces: TracesPlan,
+    pub(crate) metrics: MetricsPlan,
+    pub(crate) logs: LogPlan,
+    pub(crate) propagators: Propagators,
+    pub(crate) sdk_disabled: bool,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Who emits the telemetry: the resource's slice.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) service_name: String,
+    pub(crate) service_version: Option<String>,
+    pub(crate) service_namespace: String,
+    pub(crate) service_instance_id: String,
+    pub(crate) environment: Environment,
+    pub(crate) k8s_attributes: Vec<(&'static str, String)>,
+    /// Extra attributes, the environment's first, then the code's (later ones win).
+    pub(crate) attributes: Vec<(String, String)>,
+}
+
+/// The batch span processor's limits (`OTEL_BSP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchSettings {
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+    pub(crate) schedule_delay: Duration,
+    pub(crate) export_timeout: Duration,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            max_queue_size: OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT,
+            max_export_batch_size: OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT,
+            schedule_delay: OTEL_BSP_SCHEDULE_DELAY_DEFAULT,
+            export_timeout: OTEL_BSP_EXPORT_TIMEOUT_DEFAULT,
+        }
+    }
+}
+
+/// Where spans go.
+#[derive(Debug, Clone)]
+pub(crate) enum TracesExport {
+    None,
+    Console,
+    Otlp(OtlpSettings),
+}
+
+/// The traces pipeline's slice.
+#[derive(Debug, Clone)]
+pub(crate) struct TracesPlan {
+    pub(crate) export: TracesExport,
+    pub(crate) batch: BatchSettings,
+}
+
+/// The metrics pipeline's slice.
+#[derive(Debug, Clone)]
+pub(crate) enum MetricsPlan {
+    None,
+    Prometheus,
+    Otlp {
+        otlp: OtlpSettings,
+        interval: Duration,
+    },
+}
+
+/// The logs pipeline's slice.
+#[derive(Debug, Clone)]
+pub(crate) struct LogPlan {
+    pub(crate) format: LogFormat,
+    /// Normalised filter directives.
+    pub(crate) filter: String,
+    pub(crate) service_name: String,
+}
+
+impl TracesPlan {
+    pub(crate) fn exporter(&self) -> TracesExporter {
+        match self.export {
+            TracesExport::None => TracesExporter::None,
+            TracesExport::Console => TracesExporter::Console,
+            TracesExport::Otlp(_) => TracesExporter::Otlp,
+        }
+    }
+
+    pub(crate) fn otlp(&self) -> Option<&OtlpSettings> {
+        match &self.export {
+            TracesExport::Otlp(otlp) => Some(otlp),
+            _ => None,
+        }
+    }
+}
+
+impl MetricsPlan {
+    pub(crate) fn exporter(&self) -> MetricsExporter {
+        match self {
+            MetricsPlan::None => MetricsExporter::None,
+            MetricsPlan::Prometheus => MetricsExporter::Prometheus,
+            MetricsPlan::Otlp { .. } => MetricsExporter::Otlp,
+        }
+    }
+
+    pub(crate) fn otlp(&self) -> Option<&OtlpSettings> {
+        match self {
+            MetricsPlan::Otlp { otlp, .. } => Some(otlp),
+            _ => None,
+        }
+    }
+}
+
+/// Merges what the environment and code said with the defaults, checking every invariant and
+/// reporting every error at once. `instance_id` is the instance id used when no source names
+/// one (drawn once per configuration, so that every resolution agrees).
+pub(crate) fn resolve(
+    env: &Settings,
+    code: &Settings,
+    instance_id: &str,
+) -> Result<Plan, ConfigError> {
+    let mut errors = Vec::new();
+    let mut keep = |e: ConfigError| errors.push(e);
+    let identity = identity(env, code, instance_id);
+    let environment = identity.environment;
+    let (sampler, sampler_source) = code.sampler.or(env.sampler).unwrap_or((
+        Sampler::default_for(environment),
+        SamplerSource::EnvironmentDefault,
+    ));
+    let _ = sampler.validate("sampler").map_err(&mut keep);
+    let sdk_disabled = env.sdk_disabled.unwrap_or(OTEL_SDK_DISABLED_DEFAULT);
+    let batch = batch(&env.batch, &code.batch)
+        .map_err(&mut keep)
+        .unwrap_or_default();
+    let traces = traces(env, code, sdk_disabled)
+        .map_err(&mut keep)
+        .unwrap_or(TracesExport::None);
+    let metrics = metrics(env, code, sdk_disabled)
+        .map_err(&mut keep)
+        .unwrap_or(MetricsPlan::None);
+    let filter = match &code.log_filter {
+        Some(code_filter) => log_filter::parse("log_filter", &code_filter.value)
+            .map_err(&mut keep)
+            .unwrap_or_default(),
+        None => env
+            .log_filter
+            .as_ref()
+            .map_or_else(|| RUST_LOG_DEFAULT.to_owned(), |f| f.value.clone()),
+    };
+    let logs = LogPlan {
+        format: code
+            .log_format
+            .or(env.log_format)
+            .unwrap_or(match environment {
+                Environment::Dev => LOG_FORMAT_DEFAULT_DEV,
+                Environment::Staging | Environment::Prod => LOG_FORMAT_DEFAULT,
+            }),
+        filter,
+        service_name: identity.service_name.clone(),
+    };
+    ConfigError::all(errors)?;
+    Ok(Plan {
+        identity,
+        sampler,
+        sampler_source,
+        traces: TracesPlan {
+            export: traces,
+            batch,
+        },
+        metrics,
+        logs,
+        propagators: code.propagators.or(env.propagators).unwrap_or_default(),
+        sdk_disabled,
+        shutdown_timeout: code.shutdown_timeout.unwrap_or(SHUTDOWN_TIMEOUT_DEFAULT),
+        warnings: env.warnings.clone(),
+    })
+}
+
+fn identity(env: &Settings, code: &Settings, instance_id: &str) -> Identity {
+    let service_name = env
+        .service_name
+        .clone()
+        .or_else(|| code.service_name.clone())
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            format!("unknown_service:{exe}")
+        });
+    Identity {
+        service_name,
+        service_version: env
+            .service_version
+            .clone()
+            .or_else(|| code.service_version.clone()),
+        service_namespace: code
+            .service_namespace
+            .clone()
+            .or_else(|| env.service_namespace.clone())
+            .unwrap_or_else(|| SERVICE_NAMESPACE_DEFAULT.to_owned()),
+        service_instance_id: env
+            .service_instance_id
+            .clone()
+            .unwrap_or_else(|| instance_id.to_owned()),
+        environment: code
+            .environment
+            .or(env.environment)
+            .unwrap_or(ENVIRONMENT_DEFAULT),
+        k8s_attributes: env.k8s_attributes.clone(),
+        attributes: env.resource.iter().chain(&code.resource).cloned().collect(),
+    }
+}
+
+/// The batch limits. An unset batch size follows a smaller queue size, as the specification
+/// asks; a batch larger than the queue is an error.
+pub(crate) fn batch(env: &BatchOptions, code: &BatchOptions) -> Result<BatchSettings, ConfigError> {
+    let max_queue_size = code
+        .max_queue_size
+        .or(env.max_queue_size)
+        .unwrap_or(OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
+    let max_export_batch_size = code
+        .max_export_batch_size
+        .or(env.max_export_batch_size)
+        .unwrap_or(OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT.min(max_queue_size));
+    let positive = |name, n: usize| match n {
+        0 => Err(ConfigError::new(name, "0", "a whole number greater than 0")),
+        _ => Ok(()),
+    };
+    positive(OTEL_BSP_MAX_QUEUE_SIZE, max_queue_size)?;
+    positive(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, max_export_batch_size)?;
+    if max_export_batch_size > max_queue_size {
+        return Err(ConfigError::new(
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+            max_export_batch_size.to_string(),
+            format!("a whole number from 1 to {OTEL_BSP_MAX_QUEUE_SIZE} ({max_queue_size})"),
+        ));
+    }
+    Ok(BatchSettings {
+        max_queue_size,
+        max_export_batch_size,
+        schedule_delay: code
+            .schedule_delay
+            .or(env.schedule_delay)
+            .unwrap_or(OTEL_BSP_SCHEDULE_DELAY_DEFAULT),
+        export_timeout: code
+            .export_timeout
+            .or(env.export_timeout)
+            .unwrap_or(OTEL_BSP_EXPORT_TIMEOUT_DEFAULT),
+    })
+}
+
+/// The OTLP metric push interval, greater than zero.
+pub(crate) fn metric_export_interval(
+    env: &Settings,
+    code: &Settings,
+) -> Result<Duration, ConfigError> {
+    let Some(Sourced { value, from }) = code.metric_export_interval.or(env.metric_export_interval)
+    else {
+        return Ok(OTEL_METRIC_EXPORT_INTERVAL_DEFAULT);
+    };
+    if !value.is_zero() {
+        return Ok(value);
+    }
+    let expected = if from == OTEL_METRIC_EXPORT_INTERVAL {
+        "a whole number of milliseconds greater than 0"
+    } else {
+        "a duration greater than 0"
+    };
+    Err(ConfigError::new(from, "0", expected))
+}
+
+/// `OTEL_SDK_DISABLED=true` turns both exporters off.
+fn traces(
+    env: &Settings,
+    code: &Settings,
+    sdk_disabled: bool,
+) -> Result<TracesExport, ConfigError> {
+    let exporter = code
+        .traces_exporter
+        .or(env.traces_exporter)
+        .unwrap_or(OTEL_TRACES_EXPORTER_DEFAULT);
+    Ok(match exporter {
+        _ if sdk_disabled => TracesExport::None,
+        TracesExporter::None => TracesExport::None,
+        TracesExporter::Console => TracesExport::Console,
+        TracesExporter::Otlp => TracesExport::Otlp(OtlpSettings::resolve(
+            &TRACES,
+            &env.traces,
+            &code.traces,
+            env.otlp_endpoint.as_ref(),
+            code.otlp_endpoint.as_ref(),
+        )?),
+    })
+}
+
+fn metrics(
+    env: &Settings,
+    code: &Settings,
+    sdk_disabled: bool,
+) -> Result<MetricsPlan, ConfigError> {
+    let exporter = code
+        .metrics_exporter
+        .or(env.metrics_exporter)
+        .unwrap_or(OTEL_METRICS_EXPORTER_DEFAULT);
+    let interval = metric_export_interval(env, code)?;
+    Ok(match exporter {
+        _ if sdk_disabled => MetricsPlan::None,
+        MetricsExporter::None => MetricsPlan::None,
+        MetricsExporter::Prometheus => MetricsPlan::Prometheus,
+        MetricsExporter::Otlp => MetricsPlan::Otlp {
+            otlp: OtlpSettings::resolve(
+                &METRICS,
+                &env.metrics,
+                &code.metrics,
+                env.otlp_endpoint.as_ref(),
+                code.otlp_endpoint.as_ref(),
+            )?,
+            interval,
+        },
+    })
+}

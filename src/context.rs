@@ -1,0 +1,33 @@
+//! The per-request context: what the HTTP server layer puts into the OpenTelemetry context of
+//! a request, and what the log formatter reads back from it.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The id of the request being handled, kept in the OpenTelemetry context so that every log
+/// line written while handling it carries `request_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub(crate) Arc<str>);
+
+impl RequestId {
+    /// The request id of the request handled on this task, if any.
+    #[must_use]
+    pub fn current() -> Option<Self> {
+        opentelemetry::Context::map_current(|cx| cx.get::<RequestContext>().map(|r| r.id.clone()))
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the server layer keeps in the OpenTelemetry context of a request, for its log lines.
+#[derive(Debug)]
+pub(crate) struct RequestContext {
+    pub(crate) id: RequestId,
+    /// The server span's name (`GET /items/{id}`), the `span` of lines logged outside any
+    /// `tracing` span.
+    pub(crate) span_name: Cow<'static, str>,
+}

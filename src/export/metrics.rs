@@ -1,0 +1,151 @@
+//! The metric pipeline: the meter provider with an OTLP or Prometheus reader, and the span
+//! pipeline's own counters as observable instruments.
+
+use std::sync::Arc;
+
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
+use opentelemetry_sdk::Resource;
+
+use super::{Counters, ExportRuntime, ExportStats};
+use crate::config::MetricsPlan;
+use crate::error::{InitError, Signal};
+use crate::installed::SCOPE;
+use crate::metrics::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL};
+
+/// A built meter provider, and the registry it fills when metrics are served for Prometheus.
+#[derive(Debug)]
+pub(crate) struct MeterPipeline {
+    pub(crate) provider: SdkMeterProvider,
+    #[cfg(feature = "prometheus")]
+    pub(crate) prometheus: Option<prometheus::Registry>,
+}
+
+/// Builds the meter provider of `plan` and registers the span pipeline's counters; `None`
+/// when metrics are off.
+pub(crate) fn provider(
+    plan: &MetricsPlan,
+    resource: &Resource,
+    runtime: &ExportRuntime,
+    counters: &Arc<Counters>,
+) -> Result<Option<MeterPipeline>, InitError> {
+    let builder = SdkMeterProvider::builder().with_resource(resource.clone());
+    #[cfg(feature = "prometheus")]
+    let mut registry = None;
+    let builder = match plan {
+        MetricsPlan::None => return Ok(None),
+        MetricsPlan::Otlp { otlp, interval } => otlp_reader(builder, otlp, *interval, runtime)?,
+        MetricsPlan::Prometheus => {
+            #[cfg(feature = "prometheus")]
+            {
+                let new = prometheus::Registry::new();
+                let builder = prometheus_reader(builder, new.clone())?;
+                registry = Some(new);
+                builder
+            }
+            #[cfg(not(feature = "prometheus"))]
+            return Err(no_prometheus());
+        }
+    };
+    let provider = builder.build();
+    register_pipeline_counters(&provider, counters);
+    Ok(Some(MeterPipeline {
+        provider,
+        #[cfg(feature = "prometheus")]
+        prometheus: registry,
+    }))
+}
+
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+fn otlp_reader(
+    builder: MeterProviderBuilder,
+    otlp: &crate::config::OtlpSettings,
+    interval: std::time::Duration,
+    runtime: &ExportRuntime,
+) -> Result<MeterProviderBuilder, InitError> {
+    let settings = otlp.clone();
+    let handle = runtime.handle().clone();
+    let error = |e| InitError::exporter(Signal::Metrics, e);
+    let exporter = runtime
+        .run_on(move || super::otlp::metrics(&settings, handle))
+        .map_err(error)?
+        .map_err(error)?;
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
+        .with_interval(interval)
+        .build();
+    Ok(builder.with_reader(reader))
+}
+
+#[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+fn otlp_reader(
+    _builder: MeterProviderBuilder,
+    otlp: &crate::config::OtlpSettings,
+    _interval: std::time::Duration,
+    _runtime: &ExportRuntime,
+) -> Result<MeterProviderBuilder, InitError> {
+    Err(InitError::exporter(
+        Signal::Metrics,
+        super::otlp::missing_feature(otlp),
+    ))
+}
+
+#[cfg(feature = "prometheus")]
+fn prometheus_reader(
+    builder: MeterProviderBuilder,
+    registry: prometheus::Registry,
+) -> Result<MeterProviderBuilder, InitError> {
+    let exporter = opentelemetry_prometheus::exporter()
+        .with_registry(registry)
+        .scope_info_enabled(false)
+        .build()
+        .map_err(|e| InitError::exporter(Signal::Metrics, e))?;
+    Ok(builder.with_reader(exporter))
+}
+
+#[cfg(not(feature = "prometheus"))]
+fn no_prometheus() -> InitError {
+    InitError::Config(crate::ConfigError::new(
+        crate::vars::OTEL_METRICS_EXPORTER,
+        "prometheus",
+        "otlp or none: this build has no `prometheus` cargo feature",
+    ))
+}
+
+fn register_pipeline_counters(provider: &SdkMeterProvider, counters: &Arc<Counters>) {
+    let meter = provider.meter(SCOPE);
+    let observe = |name: &'static str, description: &'static str, read: fn(&ExportStats) -> u64| {
+        let counters = Arc::clone(counters);
+        meter
+            .u64_observable_counter(name)
+            .with_description(description)
+            .with_callback(move |observer| observer.observe(read(&counters.snapshot()), &[]))
+            .build();
+    };
+    let dropped = Arc::clone(counters);
+    meter
+        .u64_observable_counter("octollm.telemetry.spans.dropped")
+        .with_description("Spans that never reached the collector, by reason")
+        .with_callback(move |observer| {
+            let s = dropped.snapshot();
+            observer.observe(
+                s.dropped_spans,
+                &[KeyValue::new(LABEL_REASON, REASON_QUEUE_FULL)],
+            );
+            observer.observe(
+                s.failed_spans,
+                &[KeyValue::new(LABEL_REASON, REASON_EXPORT_FAILED)],
+            );
+        })
+        .build();
+    observe(
+        "octollm.telemetry.spans.exported",
+        "Spans accepted by the collector",
+        |s| s.exported_spans,
+    );
+    observe(
+        "octollm.telemetry.export.failures",
+        "Span export requests that failed or timed out",
+        |s| s.failed_exports,
+    );
+}

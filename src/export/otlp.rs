@@ -1,0 +1,103 @@
+//! OTLP exporters of both signals, built from the plan's [`OtlpSettings`] on the export
+//! runtime.
+
+use crate::config::{Compression, OtlpSettings, Protocol};
+use crate::error::BoxError;
+
+/// Refuses what this build cannot do: TLS endpoints.
+pub(crate) fn check_supported(settings: &OtlpSettings) -> Result<(), BoxError> {
+    if settings.endpoint.starts_with("https://") {
+        return Err(format!(
+            "endpoint {} uses TLS, which this build does not include: use an http:// endpoint \
+             (an in-cluster collector), or for a schemeless gRPC endpoint set \
+             OTEL_EXPORTER_OTLP_INSECURE=true",
+            settings.endpoint
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Why OTLP export cannot work in this build, when a transport feature is missing.
+pub(crate) fn missing_feature(settings: &OtlpSettings) -> BoxError {
+    if cfg!(not(any(feature = "grpc", feature = "http-proto"))) {
+        return "OTLP export needs the `grpc` or `http-proto` cargo feature of \
+                octollm-telemetry; enable one, or choose another exporter \
+                (OTEL_TRACES_EXPORTER=console|none, OTEL_METRICS_EXPORTER=prometheus|none)"
+            .into();
+    }
+    match settings.protocol {
+        Protocol::Grpc => "OTLP/gRPC needs the `grpc` cargo feature of octollm-telemetry; enable \
+                           it or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+            .into(),
+        Protocol::HttpProtobuf => "OTLP/HTTP needs the `http-proto` cargo feature of \
+                                   octollm-telemetry; enable it or set \
+                                   OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
+            .into(),
+    }
+}
+
+#[cfg(feature = "grpc")]
+fn metadata(
+    settings: &OtlpSettings,
+) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, BoxError> {
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in &settings.headers {
+        let name = http::HeaderName::from_bytes(k.as_bytes())?;
+        let value = http::HeaderValue::from_str(v)?;
+        headers.insert(name, value);
+    }
+    Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers))
+}
+
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+/// Declares `spans` / `metrics`: the same builder calls for both signals.
+macro_rules! otlp_builders {
+    ($name:ident, $exporter:ty) => {
+        /// Builds the exporter; must run on the export runtime.
+        #[allow(unused_variables, unreachable_code)]
+        pub(crate) fn $name(
+            settings: &OtlpSettings,
+            runtime: tokio::runtime::Handle,
+        ) -> Result<$exporter, BoxError> {
+            check_supported(settings)?;
+            match settings.protocol {
+                #[cfg(feature = "grpc")]
+                Protocol::Grpc => {
+                    use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+                    let mut builder = <$exporter>::builder()
+                        .with_tonic()
+                        .with_endpoint(settings.endpoint.clone())
+                        .with_timeout(settings.timeout)
+                        .with_metadata(metadata(settings)?);
+                    if settings.compression == Compression::Gzip {
+                        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                    }
+                    Ok(builder.build()?)
+                }
+                #[cfg(feature = "http-proto")]
+                Protocol::HttpProtobuf => {
+                    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+                    let mut builder = <$exporter>::builder()
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_http_client(super::http_client::OnRuntime::new(runtime))
+                        .with_endpoint(settings.endpoint.clone())
+                        .with_timeout(settings.timeout)
+                        .with_headers(settings.headers.iter().cloned().collect());
+                    if settings.compression == Compression::Gzip {
+                        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                    }
+                    Ok(builder.build()?)
+                }
+                #[allow(unreachable_patterns)]
+                _ => Err(missing_feature(settings)),
+            }
+        }
+    };
+}
+
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+otlp_builders!(spans, opentelemetry_otlp::SpanExporter);
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+otlp_builders!(metrics, opentelemetry_otlp::MetricExporter);

@@ -1,0 +1,205 @@
+//! [`Otel`]: what happens when a request arrives.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response};
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::Context;
+use tower_service::Service;
+
+use super::future::{RequestState, ResponseFuture};
+use super::layer::LayerSettings;
+use crate::context::{RequestContext, RequestId};
+use crate::http::headers;
+use crate::http::semconv::{self, ServerRequest};
+
+/// The service made by [`OtelLayer`](super::OtelLayer).
+#[derive(Clone)]
+pub struct Otel<S> {
+    inner: S,
+    settings: Arc<LayerSettings>,
+}
+
+impl<S> Otel<S> {
+    pub(crate) fn new(inner: S, settings: Arc<LayerSettings>) -> Self {
+        Self { inner, settings }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Otel<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Otel")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Otel<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: fmt::Display,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        if !(self.settings.traced)(req.uri().path()) {
+            return ResponseFuture::untraced(self.inner.call(req));
+        }
+        let start = Instant::now();
+        let request = ServerRequest::read(&req, matched_route(&req));
+        let parent = self.parent_context(req.headers());
+        let request_id = request_id(&mut req);
+        // Visible ASCII only (checked or generated).
+        let request_id_text: Arc<str> = Arc::from(request_id.to_str().unwrap_or_default());
+        let name = request.span_name();
+        let tracer = self.settings.tracer();
+        let mut span = tracer
+            .span_builder(name.clone())
+            .with_kind(SpanKind::Server)
+            .with_attributes(Vec::with_capacity(16))
+            .start_with_context(&*tracer, &parent);
+        if span.is_recording() {
+            let client = client_address(&req);
+            span.set_attributes(semconv::server_span(
+                &request,
+                &req,
+                client,
+                &request_id_text,
+            ));
+        }
+        let cx = parent.with_span(span).with_value(RequestContext {
+            id: RequestId(request_id_text),
+            span_name: name,
+        });
+        let instruments = self.settings.instruments();
+        if let Some(i) = &instruments {
+            i.active.add(request.method, request.scheme, 1);
+        }
+        let inner = {
+            let _attached = cx.clone().attach();
+            self.inner.call(req)
+        };
+        ResponseFuture::traced(
+            inner,
+            RequestState {
+                cx,
+                start,
+                request,
+                request_id,
+                instruments,
+                response_header: self.settings.response_header,
+                access_log: self.settings.access_log,
+            },
+        )
+    }
+}
+
+impl<S> Otel<S> {
+    /// The caller's context from the propagation headers, else the current one.
+    fn parent_context(&self, headers: &http::HeaderMap) -> Context {
+        if headers.contains_key(&headers::TRACEPARENT) || headers.contains_key(&headers::BAGGAGE) {
+            self.settings
+                .propagator()
+                .extract(&IncomingHeaders(headers))
+        } else {
+            Context::current()
+        }
+    }
+}
+
+/// The incoming `x-request-id` when it is well formed, else a new UUID, also set on the
+/// request for the handler.
+fn request_id<B>(req: &mut Request<B>) -> HeaderValue {
+    match req.headers().get(&headers::X_REQUEST_ID) {
+        Some(v) if headers::valid_request_id(v.as_bytes()) => v.clone(),
+        _ => {
+            let mut buf = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+            let generated =
+                HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+            req.headers_mut()
+                .insert(headers::X_REQUEST_ID.clone(), generated.clone());
+            generated
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+fn matched_route<B>(req: &Request<B>) -> Option<Arc<str>> {
+    req.extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| Arc::from(p.as_str()))
+}
+
+#[cfg(not(feature = "axum"))]
+fn matched_route<B>(_req: &Request<B>) -> Option<Arc<str>> {
+    None
+}
+
+fn client_address<B>(req: &Request<B>) -> Option<String> {
+    if let Some(forwarded) = headers::forwarded_client(req.headers()) {
+        return Some(forwarded.to_owned());
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(info.0.ip().to_string());
+    }
+    None
+}
+
+/// The request headers as the propagators see them: a malformed `traceparent` (and with it
+/// `tracestate`) is hidden, so the request starts a new trace instead of reusing a bad id.
+struct IncomingHeaders<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for IncomingHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = match key {
+            "traceparent" | "tracestate" => {
+                let traceparent = self.0.get(&headers::TRACEPARENT)?;
+                if !headers::valid_traceparent(traceparent.as_bytes()) {
+                    return None;
+                }
+                if key == "traceparent" {
+                    traceparent
+                } else {
+                    self.0.get(&headers::TRACESTATE)?
+                }
+            }
+            "baggage" => self.0.get(&headers::BAGGAGE)?,
+            other => self.0.get(other)?,
+        };
+        value.to_str().ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}

@@ -1,0 +1,11 @@
+//! The monitoring stack under `monitoring/`: the Kubernetes manifests, the Alertmanager
+//! configuration, the Prometheus alert rules and the Grafana dashboards. One test binary: none
+//! of these tests installs global state.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod alert_rules;
+mod alertmanager;
+mod dashboards;
+mod k8s;
