@@ -74,7 +74,12 @@ impl ConfigError {
         match errors.next() {
             None => Ok(()),
             Some(mut first) => {
-                first.others = errors.collect();
+                // One bad generic variable is read once per signal: report it once.
+                for e in errors {
+                    if e != first && !first.others.contains(&e) {
+                        first.others.push(e);
+                    }
+                }
                 Err(first)
             }
         }

@@ -77,7 +77,7 @@ pub fn environment(input: &str) {
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    if let Ok(config) = crate::TelemetryConfig::from_vars(vars) {
+    if let Ok(config) = crate::config::TelemetryConfig::from_vars(vars) {
         if let Ok(effective) = config.effective() {
             let _ = (effective.traces_endpoint(), effective.metrics_endpoint());
         }
@@ -86,21 +86,21 @@ pub fn environment(input: &str) {
 
 /// `OTEL_RESOURCE_ATTRIBUTES` alone.
 pub fn resource_attributes(value: &str) {
-    let _ = crate::TelemetryConfig::from_vars([("OTEL_RESOURCE_ATTRIBUTES", value)]);
+    let _ = crate::config::TelemetryConfig::from_vars([("OTEL_RESOURCE_ATTRIBUTES", value)]);
 }
 
 /// `OTEL_EXPORTER_OTLP_HEADERS` alone.
 pub fn otlp_headers(value: &str) {
-    let _ = crate::TelemetryConfig::from_vars([("OTEL_EXPORTER_OTLP_HEADERS", value)]);
+    let _ = crate::config::TelemetryConfig::from_vars([("OTEL_EXPORTER_OTLP_HEADERS", value)]);
 }
 
 /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` (split at the first newline), then
 /// `OTEL_SAMPLING_RATE`.
 pub fn sampler(input: &str) {
     let (name, arg) = input.split_once('\n').unwrap_or((input, ""));
-    let _ = crate::TelemetryConfig::from_vars([
+    let _ = crate::config::TelemetryConfig::from_vars([
         ("OTEL_TRACES_SAMPLER", name),
         ("OTEL_TRACES_SAMPLER_ARG", arg),
     ]);
-    let _ = crate::TelemetryConfig::from_vars([("OTEL_SAMPLING_RATE", input)]);
+    let _ = crate::config::TelemetryConfig::from_vars([("OTEL_SAMPLING_RATE", input)]);
 }

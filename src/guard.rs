@@ -87,7 +87,7 @@ impl TelemetryGuard {
     }
 
     /// Flushes the pending telemetry and stops the pipelines, within the shutdown deadline
-    /// (5 s unless [`TelemetryConfig::shutdown_timeout`] says otherwise).
+    /// (5 s unless [`TelemetryConfig::shutdown_timeout`](crate::TelemetryConfig::shutdown_timeout) says otherwise).
     ///
     /// # Errors
     ///

@@ -7,6 +7,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Overview
+//!
+//! | you want | call |
+//! |---|---|
+//! | everything from the environment, installed for the process | [`init_telemetry`] |
+//! | the service's identity (or any setting) in code first | [`TelemetryConfig::from_env`], the setters, [`TelemetryConfig::init`] |
+//! | the pipelines without any global, for your own subscriber, a test or a benchmark | [`TelemetryConfig::build`] → [`Telemetry`] |
+//! | what a configuration resolves to, before installing it | [`TelemetryConfig::effective`] → [`Effective`] |
+//! | to flush and stop at exit | the returned [`TelemetryGuard`] (drop it or call [`TelemetryGuard::shutdown`]) |
+//! | server spans, RED metrics and access lines for Axum/Tower | [`http::layer`] |
+//! | the trace carried to the services you call | [`http::client_layer`], [`http::inject_context`] |
+//! | `/metrics` for Prometheus | [`metrics::router`], [`metrics::handler`], [`metrics::serve`] |
+//! | the Kubernetes monitoring stack (Prometheus rules, Grafana dashboards, Loki, Jaeger) | [`manifests`] |
+//!
 //! [`init_telemetry`] reads the environment and installs, for the whole process:
 //!
 //! - an OpenTelemetry **resource** naming the service (`service.name`, `service.namespace`,
@@ -24,8 +38,7 @@
 //!   [`metrics`].
 //!
 //! Add [`http::layer`] to an Axum router for server spans, RED metrics and access-log lines
-//! that follow the OpenTelemetry HTTP semantic conventions, and [`http::client_layer`] or
-//! [`http::inject_context`] to carry the trace to the services you call:
+//! that follow the OpenTelemetry HTTP semantic conventions:
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -36,8 +49,7 @@
 //!     .merge(octollm_telemetry::metrics::router());
 //! ```
 //!
-//! It returns a [`TelemetryGuard`] that flushes everything on [`TelemetryGuard::shutdown`] or
-//! when dropped. Use [`TelemetryConfig`] to set the service's identity in code:
+//! Set the service's identity in code with [`TelemetryConfig`]:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), octollm_telemetry::InitError> {
@@ -49,7 +61,21 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A malformed variable is an error that names it, never a silent fallback:
+//! An application that owns its `tracing` subscriber builds the pipelines instead and composes
+//! them (see [`Telemetry`]):
+//!
+//! ```no_run
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use tracing_subscriber::prelude::*;
+//!
+//! let telemetry = octollm_telemetry::TelemetryConfig::from_env()?.build()?;
+//! tracing_subscriber::registry().with(telemetry.layer()).try_init()?;
+//! let _guard = telemetry.into_guard();
+//! # Ok(()) }
+//! ```
+//!
+//! A malformed variable is an error that names it, never a silent fallback; every bad value
+//! is reported at once:
 //!
 //! ```
 //! let err = octollm_telemetry::TelemetryConfig::from_vars([("OTEL_SAMPLING_RATE", "10%")])
@@ -59,6 +85,9 @@
 //!     r#"invalid value "10%" for OTEL_SAMPLING_RATE: a number from 0.0 to 1.0 (e.g. 0.1 for 10%)"#
 //! );
 //! ```
+//!
+//! How the crate is put together (environment and builder → plan → pipelines → installed
+//! state → layers) is described in `ARCHITECTURE.md` in the repository.
 //!
 //! # Environment variables
 //!

@@ -23,6 +23,15 @@ pub(crate) fn build(which: Propagators) -> SharedPropagator {
     Arc::new(TextMapCompositePropagator::new(propagators))
 }
 
+/// Writes `cx` into outgoing request headers with `propagator`.
+pub(crate) fn inject(
+    propagator: &dyn TextMapPropagator,
+    cx: &opentelemetry::Context,
+    headers: &mut http::HeaderMap,
+) {
+    propagator.inject_context(cx, &mut opentelemetry_http::HeaderInjector(headers));
+}
+
 /// Lets the global propagator share the instance the layers use.
 #[derive(Debug)]
 pub(crate) struct SharedAsGlobal(pub(crate) SharedPropagator);

@@ -1,7 +1,8 @@
 //! [`Effective`]: a read-only view of the resolved plan.
 
 use super::plan::Plan;
-use super::{Environment, LogFormat, MetricsExporter, Protocol, Sampler, TracesExporter};
+use super::sampler::Sampler;
+use super::values::{Environment, LogFormat, MetricsExporter, Protocol, TracesExporter};
 
 /// The configuration with every default and rule applied, as
 /// [`TelemetryConfig::init`](crate::TelemetryConfig::init) will install it; from

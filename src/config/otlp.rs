@@ -128,7 +128,9 @@ fn url(
         Endpoint::Full(full) => (full.value.clone(), *full),
         Endpoint::Base(base) => match protocol {
             Protocol::Grpc => (base.value.clone(), *base),
-            Protocol::HttpProtobuf => (format!("{}{path}", base.value.trim_end_matches('/')), *base),
+            Protocol::HttpProtobuf => {
+                (format!("{}{path}", base.value.trim_end_matches('/')), *base)
+            }
         },
         Endpoint::Default => {
             return Ok(match protocol {

@@ -11,7 +11,10 @@ use super::otlp::{OtlpSettings, METRICS, TRACES};
 use super::sampler::{Sampler, SamplerSource};
 use super::settings::{BatchOptions, Propagators, Settings, Sourced};
 use super::values::{Environment, LogFormat, MetricsExporter, TracesExporter};
-#[allow(clippy::wildcard_imports, reason = "the variable names and their defaults")]
+#[allow(
+    clippy::wildcard_imports,
+    reason = "the variable names and their defaults"
+)]
 use super::vars::*;
 use crate::error::ConfigError;
 

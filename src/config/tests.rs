@@ -416,37 +416,7 @@ mod properties {
     use proptest::prelude::*;
 
     /// Every variable read from the environment.
-    const VARS: &[&str] = &[
-        vars::OTEL_SERVICE_NAME,
-        vars::SERVICE_NAMESPACE,
-        vars::APP_VERSION,
-        vars::ENVIRONMENT,
-        vars::POD_NAME,
-        vars::OTEL_RESOURCE_ATTRIBUTES,
-        vars::OTEL_TRACES_SAMPLER,
-        vars::OTEL_SAMPLING_RATE,
-        vars::OTEL_SDK_DISABLED,
-        vars::OTEL_TRACES_EXPORTER,
-        vars::OTEL_PROPAGATORS,
-        vars::OTEL_EXPORTER_OTLP_PROTOCOL,
-        vars::OTEL_EXPORTER_OTLP_ENDPOINT,
-        vars::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-        vars::OTEL_EXPORTER_OTLP_HEADERS,
-        vars::OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-        vars::OTEL_EXPORTER_OTLP_TIMEOUT,
-        vars::OTEL_EXPORTER_OTLP_COMPRESSION,
-        vars::OTEL_EXPORTER_OTLP_INSECURE,
-        vars::JAEGER_ENDPOINT,
-        vars::OTEL_BSP_MAX_QUEUE_SIZE,
-        vars::OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-        vars::OTEL_BSP_SCHEDULE_DELAY,
-        vars::RUST_LOG,
-        vars::LOG_FORMAT,
-        vars::OTEL_METRICS_EXPORTER,
-        vars::OTEL_METRIC_EXPORT_INTERVAL,
-        vars::OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
-        vars::OTEL_EXPORTER_OTLP_METRICS_HEADERS,
-    ];
+    const VARS: &[&str] = vars::ALL;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1024))]
@@ -467,5 +437,68 @@ mod properties {
                 prop_assert!(msg.contains(var) && msg.contains(&e.expected), "{}", msg);
             }
         }
+    }
+}
+
+#[test]
+fn every_bad_variable_is_reported_at_once() {
+    let e = err(&[
+        ("OTEL_SAMPLING_RATE", "10%"),
+        ("LOG_FORMAT", "xml"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp"),
+    ]);
+    let mut names: Vec<&str> = std::iter::once(&e)
+        .chain(e.others())
+        .map(|e| e.name.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "LOG_FORMAT",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_SAMPLING_RATE"
+        ]
+    );
+    let msg = e.to_string();
+    assert_eq!(msg.matches("invalid value").count(), 3, "{msg}");
+    // Code settings and variables are checked together too.
+    let e = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")])
+        .unwrap()
+        .sampler(Sampler::TraceIdRatio(2.0))
+        .effective()
+        .unwrap_err();
+    let names: Vec<&str> = std::iter::once(&e)
+        .chain(e.others())
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["sampler", "OTEL_EXPORTER_OTLP_ENDPOINT"]);
+}
+
+#[test]
+fn every_variable_is_listed_once_and_documented_in_both_tables() {
+    let mut seen = std::collections::HashSet::new();
+    for name in vars::ALL {
+        assert!(seen.insert(name), "{name} twice in vars::ALL");
+    }
+    let lib = include_str!("../lib.rs");
+    let readme = include_str!("../../README.md");
+    for name in vars::ALL {
+        // A table row names the variable in full, or as `_SUFFIX` after its family.
+        let short = name
+            .rsplit_once("_METRICS")
+            .map(|(_, s)| format!("`_METRICS{s}`"));
+        let documented = |doc: &str| {
+            doc.contains(&format!("`{name}`"))
+                || short.as_ref().is_some_and(|s| doc.contains(s.as_str()))
+        };
+        assert!(
+            documented(lib),
+            "{name} is missing from the crate documentation's table"
+        );
+        assert!(
+            documented(readme),
+            "{name} is missing from the README's table"
+        );
     }
 }

@@ -8,7 +8,8 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::Resource;
 
-use super::{Counters, ExportRuntime, ExportStats};
+use super::processor::{Counters, ExportStats};
+use super::runtime::ExportRuntime;
 use crate::config::MetricsPlan;
 use crate::error::{InitError, Signal};
 use crate::installed::SCOPE;
@@ -105,8 +106,8 @@ fn prometheus_reader(
 
 #[cfg(not(feature = "prometheus"))]
 fn no_prometheus() -> InitError {
-    InitError::Config(crate::ConfigError::new(
-        crate::vars::OTEL_METRICS_EXPORTER,
+    InitError::Config(crate::error::ConfigError::new(
+        crate::config::vars::OTEL_METRICS_EXPORTER,
         "prometheus",
         "otlp or none: this build has no `prometheus` cargo feature",
     ))

@@ -1,11 +1,14 @@
 //! OTLP exporters of both signals, built from the plan's [`OtlpSettings`] on the export
 //! runtime.
 
-use crate::config::{Compression, OtlpSettings, Protocol};
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+use crate::config::Compression;
+use crate::config::{OtlpSettings, Protocol};
 use crate::error::BoxError;
 
 /// Refuses what this build cannot do: TLS endpoints.
-pub(crate) fn check_supported(settings: &OtlpSettings) -> Result<(), BoxError> {
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+fn check_supported(settings: &OtlpSettings) -> Result<(), BoxError> {
     if settings.endpoint.starts_with("https://") {
         return Err(format!(
             "endpoint {} uses TLS, which this build does not include: use an http:// endpoint \

@@ -87,15 +87,15 @@ impl BatchProcessor {
     /// Builds the exporter on the export runtime with `make_exporter` and starts the export
     /// task there.
     pub(crate) fn spawn(
-        runtime: &super::ExportRuntime,
-        make_exporter: super::ExporterFactory,
+        runtime: &super::runtime::ExportRuntime,
+        make_exporter: super::exporter::ExporterFactory,
         resource: &Resource,
         settings: BatchSettings,
         counters: Arc<Counters>,
         warn_sink: WarnSink,
         flush_timeout: Duration,
-    ) -> Result<Self, crate::InitError> {
-        let exporter_error = |e| crate::InitError::exporter(crate::error::Signal::Traces, e);
+    ) -> Result<Self, crate::error::InitError> {
+        let exporter_error = |e| crate::error::InitError::exporter(crate::error::Signal::Traces, e);
         let mut exporter = runtime
             .run_on(make_exporter)
             .map_err(exporter_error)?

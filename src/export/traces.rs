@@ -6,7 +6,10 @@ use std::sync::Arc;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
-use super::{AnyExporter, BatchProcessor, ConsoleExporter, Counters, ExportRuntime, WarnSink};
+use super::console::ConsoleExporter;
+use super::exporter::{AnyExporter, ExporterFactory};
+use super::processor::{BatchProcessor, Counters, WarnSink};
+use super::runtime::ExportRuntime;
 use crate::config::{Sampler, TracesExport, TracesPlan};
 use crate::error::InitError;
 
@@ -21,7 +24,7 @@ pub(crate) fn provider(
     warn_sink: &WarnSink,
     flush_timeout: std::time::Duration,
 ) -> Result<SdkTracerProvider, InitError> {
-    let make: super::ExporterFactory = match &plan.export {
+    let make: ExporterFactory = match &plan.export {
         TracesExport::None => {
             return Ok(SdkTracerProvider::builder()
                 .with_sampler(sampler.to_sdk())

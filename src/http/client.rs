@@ -177,7 +177,7 @@ where
             .layer
             .propagator
             .get(installed::installed_propagator, installed::propagator);
-        super::inject_with(&**propagator, &cx, req.headers_mut());
+        crate::propagation::inject(&**propagator, &cx, req.headers_mut());
         let duration = self
             .layer
             .duration

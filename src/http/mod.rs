@@ -56,8 +56,6 @@ mod instruments;
 mod semconv;
 mod server;
 
-use opentelemetry::propagation::TextMapPropagator;
-
 pub use crate::context::RequestId;
 pub use client::{client_layer, ClientResponseFuture, OtelClient, OtelClientLayer};
 pub use headers::SENSITIVE_QUERY_KEYS;
@@ -84,13 +82,5 @@ pub fn layer() -> OtelLayer {
 /// ```
 pub fn inject_context(headers: &mut http::HeaderMap) {
     let cx = opentelemetry::Context::current();
-    inject_with(&*crate::installed::propagator(), &cx, headers);
-}
-
-fn inject_with(
-    propagator: &dyn TextMapPropagator,
-    cx: &opentelemetry::Context,
-    headers: &mut http::HeaderMap,
-) {
-    propagator.inject_context(cx, &mut opentelemetry_http::HeaderInjector(headers));
+    crate::propagation::inject(&*crate::installed::propagator(), &cx, headers);
 }

@@ -13,7 +13,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::Level;
 
-use super::layer::ResponseTraceHeader;
+use super::settings::ResponseTraceHeader;
 use crate::http::headers;
 use crate::http::instruments::Instruments;
 use crate::http::semconv::{self as attrs, ServerRequest};

@@ -11,7 +11,7 @@ use opentelemetry::Context;
 use tower_service::Service;
 
 use super::future::{RequestState, ResponseFuture};
-use super::layer::LayerSettings;
+use super::settings::LayerSettings;
 use crate::context::{RequestContext, RequestId};
 use crate::http::headers;
 use crate::http::semconv::{self, ServerRequest};

@@ -1,0 +1,69 @@
+//! The exporters the export thread drives: OTLP or the console.
+
+use super::console::ConsoleExporter;
+use crate::config::OtlpSettings;
+use crate::error::BoxError;
+
+/// The exporters the export thread can drive.
+#[derive(Debug)]
+pub(crate) enum AnyExporter {
+    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    Otlp(Box<opentelemetry_otlp::SpanExporter>),
+    Console(ConsoleExporter),
+}
+
+impl AnyExporter {
+    /// The OTLP span exporter of `settings`; must run on the export runtime.
+    #[cfg_attr(
+        not(any(feature = "grpc", feature = "http-proto")),
+        allow(clippy::needless_pass_by_value, reason = "the transports take it")
+    )]
+    pub(crate) fn otlp(
+        settings: &OtlpSettings,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, BoxError> {
+        #[cfg(any(feature = "grpc", feature = "http-proto"))]
+        return super::otlp::spans(settings, runtime).map(|e| AnyExporter::Otlp(Box::new(e)));
+        #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+        {
+            drop(runtime);
+            Err(super::otlp::missing_feature(settings))
+        }
+    }
+}
+
+/// Builds the exporter on the export thread.
+pub(crate) type ExporterFactory =
+    Box<dyn FnOnce() -> Result<AnyExporter, BoxError> + Send + 'static>;
+
+impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            AnyExporter::Otlp(e) => e.export(batch).await,
+            AnyExporter::Console(e) => e.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            AnyExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
+            AnyExporter::Console(e) => e.shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            AnyExporter::Otlp(e) => e.set_resource(resource),
+            AnyExporter::Console(e) => e.set_resource(resource),
+        }
+    }
+}

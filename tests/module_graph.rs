@@ -1,0 +1,237 @@
+//! The library's modules form no import cycle: every reference between the files of `src/`
+//! (`mod`, `use`, and `crate::`/`super::` paths in code) points one way, and no module
+//! reaches up to the crate root's re-exports.
+//!
+//! A file is a node (`src/http/server/layer.rs` is `http::server::layer`); a reference
+//! `crate::a::b::Item` is an edge to the longest of `a::b`, `a` that is a node. Unit tests
+//! (`tests.rs` files and everything from a file's first `#[cfg(test)]`) are left out: they may
+//! use anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+type Module = Vec<String>;
+
+fn module_of(src: &Path, file: &Path) -> Module {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Module = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "bin") {
+                rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a file without its unit tests and comment lines.
+fn code(text: &str) -> String {
+    let end = text.find("#[cfg(test)]").unwrap_or(text.len());
+    text[..end]
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `a::{b, c::{d, e}}` → `a::b`, `a::c::d`, `a::c::e`.
+fn expand(tree: &str) -> Vec<String> {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else {
+        let path = tree.split(" as ").next().unwrap().trim();
+        return vec![path.to_owned()];
+    };
+    let prefix = &tree[..open];
+    let inner = &tree[open + 1..tree.rfind('}').unwrap()];
+    let (mut depth, mut start, mut parts) = (0, 0, Vec::new());
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[start..]);
+    parts
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .flat_map(expand)
+        .map(|p| match p.as_str() {
+            "self" => prefix.trim_end_matches("::").to_owned(),
+            _ => format!("{prefix}{p}"),
+        })
+        .collect()
+}
+
+/// Every path the code names, as written.
+fn paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let use_re = regex::Regex::new(r"(?s)\buse\s+([^;]+);").unwrap();
+    for cap in use_re.captures_iter(code) {
+        out.extend(expand(&cap[1]));
+    }
+    let inline = regex::Regex::new(r"\b(?:crate|super|self)(?:::[A-Za-z_][A-Za-z0-9_]*)+").unwrap();
+    out.extend(inline.find_iter(code).map(|m| m.as_str().to_owned()));
+    let mods =
+        regex::Regex::new(r"(?m)^\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+([a-z_0-9]+)\s*;").unwrap();
+    out.extend(mods.captures_iter(code).map(|c| format!("self::{}", &c[1])));
+    out
+}
+
+/// The absolute module path `path` names from `here` (a file whose module is `module`), or
+/// `None` for another crate.
+fn absolute(
+    path: &str,
+    module: &Module,
+    is_mod_file: bool,
+    nodes: &BTreeSet<Module>,
+) -> Option<Module> {
+    let segments: Vec<&str> = path.split("::").map(str::trim).collect();
+    // A child module's directory: `mod.rs` (and the root) is its module, a leaf file is too.
+    let mut base: Module = module.clone();
+    let mut rest = &segments[..];
+    match segments[0] {
+        "crate" => {
+            base.clear();
+            rest = &segments[1..];
+        }
+        "self" => rest = &segments[1..],
+        "super" => {
+            while rest.first() == Some(&"super") {
+                base.pop();
+                rest = &rest[1..];
+            }
+        }
+        first => {
+            let mut child = module.clone();
+            child.push(first.to_owned());
+            if !nodes.contains(&child) {
+                return None;
+            }
+        }
+    }
+    let _ = is_mod_file;
+    let mut full = base;
+    full.extend(rest.iter().map(|s| (*s).to_owned()));
+    Some(full)
+}
+
+fn graph() -> BTreeMap<Module, BTreeSet<Module>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let nodes: BTreeSet<Module> = files.iter().map(|f| module_of(&src, f)).collect();
+    let mut edges = BTreeMap::new();
+    for file in &files {
+        let module = module_of(&src, file);
+        let is_mod_file = file
+            .file_name()
+            .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
+        let text = fs::read_to_string(file).unwrap();
+        let mut targets = BTreeSet::new();
+        for path in paths(&code(&text)) {
+            let Some(mut full) = absolute(&path, &module, is_mod_file, &nodes) else {
+                continue;
+            };
+            while !full.is_empty() && !nodes.contains(&full) {
+                full.pop();
+            }
+            if full != module {
+                targets.insert(full);
+            }
+        }
+        edges.insert(module, targets);
+    }
+    edges
+}
+
+fn name(m: &Module) -> String {
+    if m.is_empty() {
+        "crate".to_owned()
+    } else {
+        m.join("::")
+    }
+}
+
+/// A cycle through the graph, if there is one.
+fn find_cycle(edges: &BTreeMap<Module, BTreeSet<Module>>) -> Option<Vec<Module>> {
+    fn visit(
+        node: &Module,
+        edges: &BTreeMap<Module, BTreeSet<Module>>,
+        stack: &mut Vec<Module>,
+        done: &mut BTreeSet<Module>,
+    ) -> Option<Vec<Module>> {
+        if let Some(i) = stack.iter().position(|m| m == node) {
+            let mut cycle = stack[i..].to_vec();
+            cycle.push(node.clone());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        stack.push(node.clone());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, stack, done) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        done.insert(node.clone());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|node| visit(node, edges, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_library_has_no_import_cycle() {
+    let edges = graph();
+    assert!(
+        edges.len() > 30,
+        "every source file is read: {}",
+        edges.len()
+    );
+    if let Some(cycle) = find_cycle(&edges) {
+        let names: Vec<String> = cycle.iter().map(name).collect();
+        panic!("import cycle: {}", names.join(" -> "));
+    }
+}
+
+#[test]
+fn the_checker_finds_a_cycle() {
+    let a: Module = vec!["a".into()];
+    let b: Module = vec!["b".into()];
+    let edges = BTreeMap::from([
+        (a.clone(), BTreeSet::from([b.clone()])),
+        (b.clone(), BTreeSet::from([a.clone()])),
+    ]);
+    assert_eq!(find_cycle(&edges).map(|c| c.len()), Some(3));
+    let acyclic = BTreeMap::from([(a, BTreeSet::from([b.clone()])), (b, BTreeSet::new())]);
+    assert_eq!(find_cycle(&acyclic), None);
+    assert_eq!(
+        expand("super::{a, b::{c, self}, d as e}"),
+        ["super::a", "super::b::c", "super::b", "super::d"]
+    );
+}
