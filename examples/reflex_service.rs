@@ -43,16 +43,17 @@ async fn detect_pii(Json(body): Json<Value>) -> Json<Value> {
 }
 
 fn app(instrumented: bool) -> Router {
-    let api = Router::new().route("/detect-pii", post(detect_pii));
-    let api = if instrumented {
-        api.layer(octollm_telemetry::http::layer())
-    } else {
-        api
-    };
-    api
-        // Probes and the scrape sit outside the layer's spans (it skips them anyway).
+    let app = Router::new()
+        .route("/detect-pii", post(detect_pii))
         .route("/health", get(|| async { "ok" }))
-        .merge(octollm_telemetry::metrics::router())
+        .merge(octollm_telemetry::metrics::router());
+    // The layer goes last so that every request is traced, a 404 too; it skips the probe and
+    // the scrape by itself.
+    if instrumented {
+        app.layer(octollm_telemetry::http::layer())
+    } else {
+        app
+    }
 }
 
 async fn shutdown_signal() {

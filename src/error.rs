@@ -39,7 +39,10 @@ impl fmt::Display for Signal {
 /// accepted, e.g. `invalid value "1.5" for OTEL_SAMPLING_RATE: a number from 0.0 to 1.0 (e.g.
 /// 0.1 for 10%)`. When several values are invalid, this error describes the first and
 /// [`others`](Self::others) the rest; the message lists them all, separated by `; `.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` form is the same sentence (the fields with `{:#?}`), so that a `main` that
+/// returns the error through `?` prints something a person can act on.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConfigError {
     /// The environment variable or builder setting that holds the value.
@@ -106,12 +109,30 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("ConfigError")
+                .field("name", &self.name)
+                .field("value", &self.value)
+                .field("expected", &self.expected)
+                .field("others", &self.others)
+                .finish();
+        }
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl std::error::Error for ConfigError {}
 
 /// Why [`init_telemetry`](crate::init_telemetry),
 /// [`TelemetryConfig::init`](crate::TelemetryConfig::init) or
 /// [`TelemetryConfig::build`](crate::TelemetryConfig::build) failed.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is the message, which names the cause (the variant with `{:#?}`): a `main`
+/// that returns it through `?` prints the sentence, not the structure.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
     /// A setting from the environment or the builder is invalid.
@@ -136,6 +157,28 @@ pub enum InitError {
     /// The background export thread could not be started.
     #[error("cannot start the telemetry export thread: {0}")]
     Thread(#[from] std::io::Error),
+}
+
+impl fmt::Debug for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            // Every message already names its cause.
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            InitError::Config(e) => f.debug_tuple("Config").field(e).finish(),
+            InitError::AlreadyInitialized => f.write_str("AlreadyInitialized"),
+            InitError::SubscriberAlreadySet(e) => {
+                f.debug_tuple("SubscriberAlreadySet").field(e).finish()
+            }
+            InitError::Exporter { signal, source } => f
+                .debug_struct("Exporter")
+                .field("signal", signal)
+                .field("source", source)
+                .finish(),
+            InitError::Thread(e) => f.debug_tuple("Thread").field(e).finish(),
+        }
+    }
 }
 
 impl InitError {
@@ -172,4 +215,29 @@ pub enum ShutdownError {
     /// Both signals failed; each failure is listed (never another `Several`).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<ShutdownError>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_readable_sentence() {
+        let config = ConfigError::all(vec![
+            ConfigError::new("OTEL_SAMPLING_RATE", "10%", "a number from 0.0 to 1.0"),
+            ConfigError::new("LOG_FORMAT", "xml", "one of json, pretty"),
+        ])
+        .unwrap_err();
+        let sentence = r#"invalid value "10%" for OTEL_SAMPLING_RATE: a number from 0.0 to 1.0; invalid value "xml" for LOG_FORMAT: one of json, pretty"#;
+        assert_eq!(format!("{config:?}"), sentence);
+        // What `fn main() -> Result<(), Box<dyn Error>>` prints after `?`.
+        let boxed: Box<dyn std::error::Error> = Box::new(InitError::from(config.clone()));
+        assert_eq!(format!("{boxed:?}"), sentence);
+        assert!(format!("{config:#?}").contains("name: \"OTEL_SAMPLING_RATE\""));
+        let exporter = InitError::exporter(Signal::Metrics, "the export thread stopped");
+        assert_eq!(
+            format!("{exporter:?}"),
+            "cannot build the metrics exporter: the export thread stopped"
+        );
+    }
 }

@@ -45,8 +45,8 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/items/{id}", get(|| async { "item" }))
-//!     .layer(octollm_telemetry::http::layer())
-//!     .merge(octollm_telemetry::metrics::router());
+//!     .merge(octollm_telemetry::metrics::router())
+//!     .layer(octollm_telemetry::http::layer()); // last, so that every request is traced
 //! ```
 //!
 //! Set the service's identity in code with [`TelemetryConfig`]:
@@ -206,3 +206,8 @@ pub use opentelemetry;
 pub use opentelemetry_sdk;
 pub use tracing;
 pub use tracing_opentelemetry;
+
+/// The README's snippets, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -10,6 +10,9 @@
 //!     .layer(octollm_telemetry::http::layer());
 //! ```
 //!
+//! Add the layer last: it traces what the router holds when `.layer()` is called, and a router
+//! merged after it would replace the default 404 with an untraced one.
+//!
 //! # What a request produces
 //!
 //! - A server span named `{METHOD} {route}` with the route template from axum's

@@ -239,7 +239,8 @@ fn access_log(
     };
     let method = request.method;
     let route = request.route.as_deref();
-    let duration_ms = seconds * 1000.0;
+    // Microsecond precision: `0.286`, not `0.28563500000000003`.
+    let duration_ms = (seconds * 1_000_000.0).round() / 1000.0;
     macro_rules! line {
         ($lvl:expr) => {
             tracing::event!(
