@@ -31,3 +31,8 @@ pub(crate) struct RequestContext {
     /// `tracing` span.
     pub(crate) span_name: Cow<'static, str>,
 }
+
+/// A random (version 4) UUID.
+pub(crate) fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}

@@ -142,7 +142,7 @@ impl TelemetryConfig {
         Ok(Self {
             env,
             code: none,
-            instance_id: uuid::Uuid::new_v4().to_string(),
+            instance_id: crate::context::random_uuid().to_string(),
             log_writer: LogWriter::default(),
         })
     }

@@ -25,10 +25,16 @@
 //! Outside any span the three trace keys are absent, never empty. Field contents are escaped,
 //! so quotes, newlines and control characters keep every line valid JSON.
 //!
-//! `LOG_FORMAT=pretty` (the default in dev) writes human-readable lines instead.
+//! `LOG_FORMAT=pretty` (the default in dev) writes human-readable lines instead, each ending
+//! with the first 8 characters of its `trace_id`, `span_id` and `request_id`:
+//!
+//! ```text
+//! 2026-11-24T09:12:03.512214Z  INFO detect_pii: reflex_service: pii scan finished entities=2 trace_id=4bf92f35 span_id=00f067aa request_id=c12e95ce
+//! ```
 
 mod filter;
 mod json;
+mod pretty;
 
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
@@ -56,6 +62,7 @@ where
             .with_writer(writer)
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .event_format(pretty::PrettyFormat::default())
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
             .with_writer(writer)
             .boxed(),

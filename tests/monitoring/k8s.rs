@@ -936,7 +936,7 @@ fn alloy_parses_cri_then_json_and_keeps_trace_ids_out_of_labels() {
     );
     let block = |start: &str| {
         let from = config.find(start).unwrap();
-        let to = from + config[from..].find("\n  }").unwrap();
+        let to = from + config[from..].find("\n\t}").unwrap();
         config[from..to].to_string()
     };
     let labels = block("stage.labels");
@@ -945,7 +945,23 @@ fn alloy_parses_cri_then_json_and_keeps_trace_ids_out_of_labels() {
         "labels: {labels}"
     );
     assert!(block("stage.structured_metadata").contains("trace_id"));
-    assert!(block("stage.timestamp").contains("source = \"timestamp\""));
+    let timestamp = block("stage.timestamp");
+    let attribute = |name: &str| {
+        timestamp
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .and_then(|l| l.split_once('='))
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    assert_eq!(attribute("source").as_deref(), Some("\"timestamp\""));
+    // A line without a parseable time keeps the runtime's time instead of a guessed one.
+    assert_eq!(attribute("action_on_failure").as_deref(), Some("\"skip\""));
+    // `alloy fmt` form: tab indentation, and the stream label that stage.cri adds documented.
+    assert!(
+        config.lines().all(|l| !l.starts_with("  ")),
+        "indented with tabs, as `alloy fmt` writes it"
+    );
+    assert!(config.contains("stream (stdout or stderr, added by stage.cri)"));
     for label in ["namespace", "pod", "container", "service"] {
         assert!(
             config.contains(&format!("target_label  = \"{label}\"")),

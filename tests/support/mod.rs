@@ -12,9 +12,11 @@ pub mod span_export;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-/// True when the run is a CI run (`CI=true`): a missing external tool is then a failure.
+/// True when a missing external tool is a failure: in a CI run (`CI=true`) and under
+/// `scripts/test.sh`, which installs them all (`OCTOLLM_TEST_REQUIRE_TOOLS=1`).
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    let set = |name| std::env::var(name).is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    set("CI") || set("OCTOLLM_TEST_REQUIRE_TOOLS")
 }
 
 /// Finds an external tool on `PATH` (or at an absolute path).
@@ -26,7 +28,7 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
         return Some(path);
     }
     let msg = format!(
-        "external tool `{name}` not found on PATH; `.ci/run` installs it (see README \"Testing\")"
+        "external tool `{name}` not found on PATH; `scripts/test.sh` installs it (README, \"The two commands\")"
     );
     if in_ci() {
         panic!("{msg}");

@@ -139,7 +139,9 @@ fn request_id<B>(req: &mut Request<B>) -> HeaderValue {
         Some(v) if headers::valid_request_id(v.as_bytes()) => v.clone(),
         _ => {
             let mut buf = uuid::Uuid::encode_buffer();
-            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+            let id = crate::context::random_uuid()
+                .hyphenated()
+                .encode_lower(&mut buf);
             let generated =
                 HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
             req.headers_mut()

