@@ -155,7 +155,7 @@ fn url(
         _ => Err(ConfigError::new(
             given.from,
             given.value.as_str(),
-            "an http:// or https:// URL with a host (e.g. http://otel-collector:4317)",
+            "an http:// URL with a host (e.g. http://otel-collector:4317)",
         )),
     }
 }

@@ -6,14 +6,14 @@ use crate::config::Compression;
 use crate::config::{OtlpSettings, Protocol};
 use crate::error::BoxError;
 
-/// Refuses what this build cannot do: TLS endpoints.
+/// Refuses what the crate cannot do yet: TLS endpoints.
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 fn check_supported(settings: &OtlpSettings) -> Result<(), BoxError> {
     if settings.endpoint.starts_with("https://") {
         return Err(format!(
-            "endpoint {} uses TLS, which this build does not include: use an http:// endpoint \
-             (an in-cluster collector), or for a schemeless gRPC endpoint set \
-             OTEL_EXPORTER_OTLP_INSECURE=true",
+            "endpoint {} uses TLS (https://), which octollm-telemetry does not support yet: use \
+             an http:// endpoint (an in-cluster collector), or for a schemeless gRPC endpoint \
+             set OTEL_EXPORTER_OTLP_INSECURE=true",
             settings.endpoint
         )
         .into());

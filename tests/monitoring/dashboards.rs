@@ -446,3 +446,38 @@ fn substitution_and_rate_check_catch_mistakes() {
         r#"x{a="value", b="value", c="value"}[1h]"#
     );
 }
+
+/// Grafana 13's schema: the table panel has no `options.footer`, and only Prometheus targets
+/// read `format`; a Loki query grouped by level names the lines that have none, so the legend
+/// has no unlabelled series.
+#[test]
+fn panels_keep_to_what_grafana_reads_and_label_every_series() {
+    for d in dashboards() {
+        for panel in panels(&d.json) {
+            let title = panel["title"].as_str().unwrap_or("?");
+            assert!(
+                panel["options"].get("footer").is_none(),
+                "{} / {title}: options.footer is gone from Grafana 13's table panel",
+                d.file
+            );
+            if panel["datasource"]["type"] != "loki" {
+                continue;
+            }
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                assert!(
+                    target.get("format").is_none(),
+                    "{} / {title}: `format` is read by Prometheus targets only",
+                    d.file
+                );
+                let expr = target["expr"].as_str().unwrap_or_default();
+                if expr.contains("by (level)") {
+                    assert!(
+                        expr.contains(r#"level=~".+""#) && expr.contains(r#"level="""#),
+                        "{} / {title}: lines without a level get a series of their own: {expr}",
+                        d.file
+                    );
+                }
+            }
+        }
+    }
+}
