@@ -14,6 +14,7 @@ use crate::export::{self, Counters, ExportRuntime};
 use crate::guard::TelemetryGuard;
 use crate::installed::{self, Installation};
 use crate::telemetry::{SharedWriter, Telemetry};
+use crate::user_exporter::UserExporter;
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
@@ -54,11 +55,11 @@ impl TelemetryConfig {
     /// [`InitError::Thread`] when the export thread cannot start.
     #[allow(clippy::unused_async, reason = "kept async on purpose, see the docs")]
     pub async fn init(self) -> Result<TelemetryGuard, InitError> {
-        let (plan, writer) = self.into_plan()?;
+        let (plan, writer, user) = self.into_plan()?;
         if INITIALIZED.swap(true, Ordering::SeqCst) {
             return Err(InitError::AlreadyInitialized);
         }
-        let result = assemble(plan, writer).and_then(install);
+        let result = assemble(plan, writer, user).and_then(install);
         if result.is_err() {
             INITIALIZED.store(false, Ordering::SeqCst);
         }
@@ -73,25 +74,29 @@ impl TelemetryConfig {
     /// [`InitError::Config`] for every invalid setting, [`InitError::Exporter`] when an
     /// exporter cannot be built, [`InitError::Thread`] when the export thread cannot start.
     pub fn build(self) -> Result<Telemetry, InitError> {
-        let (plan, writer) = self.into_plan()?;
-        assemble(plan, writer)
+        let (plan, writer, user) = self.into_plan()?;
+        assemble(plan, writer, user)
     }
 }
 
 /// The crate's table of contents: resource → traces → metrics → propagators → logs.
-fn assemble(plan: Plan, writer: BoxMakeWriter) -> Result<Telemetry, InitError> {
+fn assemble(
+    plan: Plan,
+    writer: BoxMakeWriter,
+    user: Option<UserExporter>,
+) -> Result<Telemetry, InitError> {
     let resource = crate::resource::build(&plan.identity);
     let counters = Arc::new(Counters::default());
     let warn_sink = crate::telemetry::warn_sink();
     let runtime = ExportRuntime::start()?;
     let tracer_provider = export::traces::provider(
         &plan.traces,
-        plan.sampler,
         &resource,
         &runtime,
         &counters,
         &warn_sink,
         plan.shutdown_timeout,
+        user,
     )?;
     let meters = export::metrics::provider(&plan.metrics, &resource, &runtime, &counters)?;
     let filter = crate::logs::build_filter(&plan.logs.filter)?.to_string();
@@ -141,8 +146,8 @@ fn log_start(plan: &Plan) {
         service_name = %plan.identity.service_name,
         service_version = plan.identity.service_version.as_deref().unwrap_or(""),
         environment = %plan.identity.environment,
-        sampler = %plan.sampler,
-        sampling_ratio = plan.sampler.root_ratio(),
+        sampler = %plan.traces.sampler,
+        sampling_ratio = plan.traces.sampler.root_ratio(),
         sampler_source = plan.sampler_source.as_str(),
         exporter = plan.traces.exporter().as_str(),
         endpoint = otlp.map_or("-", |o| o.endpoint.as_str()),

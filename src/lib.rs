@@ -190,6 +190,7 @@ pub mod metrics;
 mod propagation;
 mod resource;
 mod telemetry;
+mod user_exporter;
 
 pub use config::vars;
 pub use config::{

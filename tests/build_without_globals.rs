@@ -139,3 +139,39 @@ async fn built_pipelines_work_in_the_applications_own_subscriber() {
         .shutdown()
         .expect("shutdown without an exporter");
 }
+
+/// `span_exporter` puts an exporter of the application's own behind the crate's batch
+/// processor, and a flush delivers the spans to it.
+#[test]
+fn a_span_exporter_given_in_code_receives_the_spans() {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let config = octollm_telemetry::TelemetryConfig::from_vars([("OTEL_TRACES_EXPORTER", "otlp")])
+        .unwrap()
+        .sampler(octollm_telemetry::Sampler::AlwaysOn)
+        .span_exporter(exporter.clone())
+        .log_writer(std::io::sink);
+    assert_eq!(
+        config.effective().unwrap().traces_exporter(),
+        octollm_telemetry::TracesExporter::Custom,
+        "code wins over OTEL_TRACES_EXPORTER"
+    );
+    let telemetry = config.build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(telemetry.layer()));
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info_span!("exported").in_scope(|| {});
+    });
+    let guard = telemetry.into_guard();
+    guard.force_flush().expect("flushes to the exporter");
+    // Read before shutdown: the in-memory exporter forgets its spans when shut down.
+    let spans = exporter.get_finished_spans().unwrap();
+    guard.shutdown().expect("shuts the exporter down");
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].name, "exported");
+
+    let err = octollm_telemetry::TelemetryConfig::from_vars(Vec::<(String, String)>::new())
+        .unwrap()
+        .traces_exporter(octollm_telemetry::TracesExporter::Custom)
+        .effective()
+        .unwrap_err();
+    assert_eq!(err.name, "traces_exporter");
+}

@@ -61,7 +61,7 @@ impl Effective {
     /// The sampler.
     #[must_use]
     pub fn sampler(&self) -> Sampler {
-        self.plan.sampler
+        self.plan.traces.sampler
     }
 
     /// Where spans go: [`TracesExporter::None`] when `OTEL_SDK_DISABLED=true`.

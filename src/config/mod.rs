@@ -34,6 +34,7 @@ use settings::{Settings, Sourced};
 pub use values::{Compression, Environment, LogFormat, MetricsExporter, Protocol, TracesExporter};
 
 use crate::error::ConfigError;
+use crate::user_exporter::UserExporter;
 use parse::Vars;
 
 /// The whole telemetry configuration: read it with [`TelemetryConfig::from_env`], adjust it
@@ -81,6 +82,7 @@ pub struct TelemetryConfig {
     /// this configuration agrees.
     instance_id: String,
     log_writer: LogWriter,
+    span_exporter: Option<UserExporter>,
 }
 
 impl TelemetryConfig {
@@ -144,6 +146,7 @@ impl TelemetryConfig {
             code: none,
             instance_id: crate::context::random_uuid().to_string(),
             log_writer: LogWriter::default(),
+            span_exporter: None,
         })
     }
 
@@ -157,9 +160,11 @@ impl TelemetryConfig {
         self.plan().map(Effective::new)
     }
 
-    /// The plan, and the log writer it leaves out.
-    pub(crate) fn into_plan(self) -> Result<(Plan, BoxMakeWriter), ConfigError> {
-        Ok((self.plan()?, self.log_writer.0))
+    /// The plan, and what it leaves out: the log writer and a span exporter given in code.
+    pub(crate) fn into_plan(
+        self,
+    ) -> Result<(Plan, BoxMakeWriter, Option<UserExporter>), ConfigError> {
+        Ok((self.plan()?, self.log_writer.0, self.span_exporter))
     }
 
     pub(crate) fn plan(&self) -> Result<Plan, ConfigError> {
@@ -227,6 +232,23 @@ impl TelemetryConfig {
     #[must_use]
     pub fn traces_exporter(mut self, exporter: TracesExporter) -> Self {
         self.code.traces_exporter = Some(exporter);
+        self
+    }
+
+    /// Spans go to `exporter` (any OpenTelemetry [`SpanExporter`]) through the crate's batch
+    /// processor, with its bounded queue, drop counting and shutdown deadline, instead of the
+    /// exporter `OTEL_TRACES_EXPORTER` names; for a backend of your own, or a test that checks
+    /// what was exported. [`Effective::traces_exporter`] reports [`TracesExporter::Custom`].
+    ///
+    /// [`SpanExporter`]: opentelemetry_sdk::trace::SpanExporter
+    #[must_use]
+    pub fn span_exporter(
+        mut self,
+        exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
+    ) -> Self {
+        self.span_exporter = Some(UserExporter::new(exporter));
+        self.code.span_exporter = true;
+        self.code.traces_exporter = Some(TracesExporter::Custom);
         self
     }
 

@@ -25,7 +25,6 @@ pub(crate) const SHUTDOWN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub(crate) identity: Identity,
-    pub(crate) sampler: Sampler,
     pub(crate) sampler_source: SamplerSource,
     pub(crate) traces: TracesPlan,
     pub(crate) metrics: MetricsPlan,
@@ -74,12 +73,15 @@ impl Default for BatchSettings {
 pub(crate) enum TracesExport {
     None,
     Console,
+    /// The exporter given in code.
+    Custom,
     Otlp(OtlpSettings),
 }
 
 /// The traces pipeline's slice.
 #[derive(Debug, Clone)]
 pub(crate) struct TracesPlan {
+    pub(crate) sampler: Sampler,
     pub(crate) export: TracesExport,
     pub(crate) batch: BatchSettings,
 }
@@ -109,6 +111,7 @@ impl TracesPlan {
         match self.export {
             TracesExport::None => TracesExporter::None,
             TracesExport::Console => TracesExporter::Console,
+            TracesExport::Custom => TracesExporter::Custom,
             TracesExport::Otlp(_) => TracesExporter::Otlp,
         }
     }
@@ -188,9 +191,9 @@ pub(crate) fn resolve(
     ConfigError::all(errors)?;
     Ok(Plan {
         identity,
-        sampler,
         sampler_source,
         traces: TracesPlan {
+            sampler,
             export: traces,
             batch,
         },
@@ -311,6 +314,14 @@ fn traces(
         _ if sdk_disabled => TracesExport::None,
         TracesExporter::None => TracesExport::None,
         TracesExporter::Console => TracesExport::Console,
+        TracesExporter::Custom if code.span_exporter => TracesExport::Custom,
+        TracesExporter::Custom => {
+            return Err(ConfigError::new(
+                "traces_exporter",
+                "custom",
+                "otlp, console or none: a custom exporter is given with span_exporter",
+            ))
+        }
         TracesExporter::Otlp => TracesExport::Otlp(OtlpSettings::resolve(
             &TRACES,
             &env.traces,

@@ -84,6 +84,8 @@ pub(crate) struct Settings {
     pub(crate) log_format: Option<LogFormat>,
     pub(crate) log_filter: Option<Sourced<String>>,
     pub(crate) shutdown_timeout: Option<Duration>,
+    /// Whether code gave a span exporter (held by the configuration, not here).
+    pub(crate) span_exporter: bool,
     /// Deprecation notices, logged once the subscriber is installed.
     pub(crate) warnings: Vec<String>,
 }

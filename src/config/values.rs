@@ -66,6 +66,10 @@ pub enum TracesExporter {
     Console,
     /// Nowhere: spans and ids are still created and propagated.
     None,
+    /// The span exporter given in code with
+    /// [`TelemetryConfig::span_exporter`](crate::TelemetryConfig::span_exporter), driven by the
+    /// crate's batch processor; `OTEL_TRACES_EXPORTER` cannot name it.
+    Custom,
 }
 
 impl Words for TracesExporter {
@@ -77,10 +81,13 @@ impl Words for TracesExporter {
 }
 
 impl TracesExporter {
-    /// The name used by `OTEL_TRACES_EXPORTER`.
+    /// The name used by `OTEL_TRACES_EXPORTER` (`custom` for [`TracesExporter::Custom`]).
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        self.word()
+        match self {
+            Self::Custom => "custom",
+            _ => self.word(),
+        }
     }
 }
 

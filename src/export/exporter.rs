@@ -3,6 +3,7 @@
 use super::console::ConsoleExporter;
 use crate::config::OtlpSettings;
 use crate::error::BoxError;
+use crate::user_exporter::UserExporter;
 
 /// The exporters the export thread can drive.
 #[derive(Debug)]
@@ -10,6 +11,7 @@ pub(crate) enum AnyExporter {
     #[cfg(any(feature = "grpc", feature = "http-proto"))]
     Otlp(Box<opentelemetry_otlp::SpanExporter>),
     Console(ConsoleExporter),
+    User(UserExporter),
 }
 
 impl AnyExporter {
@@ -45,6 +47,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
             #[cfg(any(feature = "grpc", feature = "http-proto"))]
             AnyExporter::Otlp(e) => e.export(batch).await,
             AnyExporter::Console(e) => e.export(batch).await,
+            AnyExporter::User(e) => e.export(batch).await,
         }
     }
 
@@ -56,6 +59,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
             #[cfg(any(feature = "grpc", feature = "http-proto"))]
             AnyExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
             AnyExporter::Console(e) => e.shutdown_with_timeout(timeout),
+            AnyExporter::User(e) => e.shutdown_with_timeout(timeout),
         }
     }
 
@@ -64,6 +68,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
             #[cfg(any(feature = "grpc", feature = "http-proto"))]
             AnyExporter::Otlp(e) => e.set_resource(resource),
             AnyExporter::Console(e) => e.set_resource(resource),
+            AnyExporter::User(e) => e.set_resource(resource),
         }
     }
 }

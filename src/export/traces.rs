@@ -10,28 +10,36 @@ use super::console::ConsoleExporter;
 use super::exporter::{AnyExporter, ExporterFactory};
 use super::processor::{BatchProcessor, Counters, WarnSink};
 use super::runtime::ExportRuntime;
-use crate::config::{Sampler, TracesExport, TracesPlan};
+use crate::config::{TracesExport, TracesPlan};
 use crate::error::InitError;
+use crate::user_exporter::UserExporter;
 
 /// Builds the tracer provider. With no exporter, spans are still created (and their ids
 /// logged and propagated) but not exported.
 pub(crate) fn provider(
     plan: &TracesPlan,
-    sampler: Sampler,
     resource: &Resource,
     runtime: &ExportRuntime,
     counters: &Arc<Counters>,
     warn_sink: &WarnSink,
     flush_timeout: std::time::Duration,
+    user: Option<UserExporter>,
 ) -> Result<SdkTracerProvider, InitError> {
     let make: ExporterFactory = match &plan.export {
         TracesExport::None => {
             return Ok(SdkTracerProvider::builder()
-                .with_sampler(sampler.to_sdk())
+                .with_sampler(plan.sampler.to_sdk())
                 .with_resource(resource.clone())
                 .build())
         }
         TracesExport::Console => Box::new(|| Ok(AnyExporter::Console(ConsoleExporter::default()))),
+        TracesExport::Custom => {
+            // The plan is `Custom` only when code gave an exporter.
+            let user = user.ok_or_else(|| {
+                InitError::exporter(crate::error::Signal::Traces, "no span exporter was given")
+            })?;
+            Box::new(move || Ok(AnyExporter::User(user)))
+        }
         TracesExport::Otlp(settings) => {
             let settings = settings.clone();
             let handle = runtime.handle().clone();
@@ -48,7 +56,7 @@ pub(crate) fn provider(
         flush_timeout,
     )?;
     Ok(SdkTracerProvider::builder()
-        .with_sampler(sampler.to_sdk())
+        .with_sampler(plan.sampler.to_sdk())
         .with_resource(resource.clone())
         .with_span_processor(processor)
         .build())
