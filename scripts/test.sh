@@ -7,6 +7,7 @@
 # - Python tools (the rotel collector, kubernetes-validate, checkov, kubectl, the
 #   OpenTelemetry Python SDK): installed into a virtual environment under the target
 #   directory (`$CARGO_TARGET_DIR` or `target/`), never into the system's Python.
+# - Grafana's dashboard schema (npm `@grafana/schema`) and TypeScript: under the same directory.
 #
 # With the tools in place a missing tool fails its test (OCTOLLM_TEST_REQUIRE_TOOLS=1).
 set -euo pipefail
@@ -45,6 +46,27 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]
   fi
   printf '%s' "$wanted" > "$stamp"
 fi
+# Grafana's published dashboard schema and the TypeScript compiler that checks against it.
+node_tools="$target/test-tools/node"
+node_wanted="@grafana/schema@13.2.3 typescript@5.9.3"
+if [ "$(cat "$node_tools/.packages" 2>/dev/null)" != "$node_wanted" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    else
+      echo "test.sh: missing npm; install Node.js: sudo apt-get install nodejs npm" >&2
+      exit 1
+    fi
+  fi
+  echo "test.sh: installing $node_wanted into $node_tools"
+  mkdir -p "$node_tools"
+  # shellcheck disable=SC2086
+  npm install --silent --no-audit --no-fund --prefix "$node_tools" $node_wanted
+  printf '%s' "$node_wanted" > "$node_tools/.packages"
+fi
+export OCTOLLM_TEST_NODE_TOOLS="$node_tools"
+
 rotel_dir="$("$venv/bin/python" -c 'import os, rotel; print(os.path.dirname(rotel.__file__))')"
 export PATH="$venv/bin:$rotel_dir:$PATH"
 export OCTOLLM_TEST_REQUIRE_TOOLS=1

@@ -80,6 +80,8 @@ struct TestFile {
 #[derive(Debug, Deserialize)]
 struct TestGroup {
     #[serde(default)]
+    interval: Option<String>,
+    #[serde(default)]
     input_series: Vec<InputSeries>,
     #[serde(default)]
     alert_rule_test: Vec<AlertRuleTest>,
@@ -610,4 +612,51 @@ fn promql_walker_finds_every_selected_metric() {
         promql::metric_names("sum(rate(foo[5m])").is_err(),
         "broken expression must be rejected"
     );
+}
+
+/// `80m30s` → seconds (the `d`, `h`, `m` and `s` units promtool test files use).
+fn seconds(duration: &str) -> u64 {
+    let (mut total, mut number) = (0, 0);
+    for c in duration.chars() {
+        match c {
+            '0'..='9' => number = number * 10 + u64::from(c.to_digit(10).unwrap()),
+            unit => {
+                let scale = match unit {
+                    'd' => 86_400,
+                    'h' => 3_600,
+                    'm' => 60,
+                    's' => 1,
+                    _ => panic!("unit {unit} in {duration}"),
+                };
+                total += number * scale;
+                number = 0;
+            }
+        }
+    }
+    total + number
+}
+
+/// Prometheus 2 (the promtool CI installs) includes a sample at exactly `t − range` in a range
+/// selector, Prometheus 3 (the version the stack ships) does not. An evaluation time between
+/// two samples gives both engines the same samples, so every case holds on both.
+#[test]
+fn every_evaluation_time_sits_between_samples() {
+    assert_eq!(seconds("80m30s"), 4830);
+    assert_eq!(seconds("1h"), 3600);
+    for path in test_files() {
+        let file = load_test_file(&path);
+        for group in &file.tests {
+            let interval = seconds(group.interval.as_deref().unwrap_or("1m"));
+            for case in &group.alert_rule_test {
+                assert_ne!(
+                    seconds(&case.eval_time) % interval,
+                    0,
+                    "{}: {} at {} sits on a sample",
+                    path.display(),
+                    case.alertname,
+                    case.eval_time
+                );
+            }
+        }
+    }
 }

@@ -481,3 +481,96 @@ fn panels_keep_to_what_grafana_reads_and_label_every_series() {
         }
     }
 }
+
+/// The directory holding `node_modules/@grafana/schema` and `node_modules/.bin/tsc`, which
+/// `scripts/test.sh` installs (`OCTOLLM_TEST_NODE_TOOLS`).
+fn grafana_schema_tools() -> Option<PathBuf> {
+    let found = std::env::var_os("OCTOLLM_TEST_NODE_TOOLS")
+        .map(PathBuf::from)
+        .filter(|d| {
+            d.join("node_modules/@grafana/schema/package.json")
+                .is_file()
+                && d.join("node_modules/.bin/tsc").is_file()
+        });
+    if found.is_none() {
+        // Fails under CI=true, skips loudly otherwise.
+        support::require_tool("tsc with @grafana/schema (OCTOLLM_TEST_NODE_TOOLS)")?;
+    }
+    found
+}
+
+/// Every dashboard, and every panel's options and field config, type-checked by the
+/// TypeScript compiler against Grafana's own published schema (`@grafana/schema`): an unknown
+/// or misspelt field, or a value the schema does not allow, fails. Enums are compared as their
+/// string values and every field is optional, since Grafana fills in defaults.
+#[test]
+fn every_dashboard_matches_grafanas_own_schema() {
+    let Some(tools) = grafana_schema_tools() else {
+        return;
+    };
+    let composable = tools.join("node_modules/@grafana/schema/dist/types/raw/composable");
+    let mut imports = BTreeSet::new();
+    let mut body = Vec::new();
+    for d in dashboards() {
+        let name = d.file.trim_end_matches(".json").replace('-', "_");
+        body.push(format!("export const {name}: J<Dashboard> = {};", d.json));
+        for panel in panels(&d.json) {
+            let kind = panel["type"].as_str().unwrap_or_default();
+            if !composable
+                .join(kind)
+                .join("panelcfg/x/types.gen.d.ts")
+                .is_file()
+            {
+                continue;
+            }
+            imports.insert(kind.to_owned());
+            let id = &panel["id"];
+            body.push(format!(
+                "export const {name}_{id}_options: J<{kind}.Options> = {};",
+                panel["options"]
+            ));
+            let custom = &panel["fieldConfig"]["defaults"]["custom"];
+            if !custom.is_null() {
+                body.push(format!(
+                    "export const {name}_{id}_custom: J<{kind}.FieldConfig> = {custom};"
+                ));
+            }
+        }
+    }
+    assert!(
+        imports.contains("timeseries") && imports.contains("table"),
+        "{imports:?}"
+    );
+    let mut ts = vec![
+        "import type { Dashboard } from '@grafana/schema';".to_owned(),
+        "type J<T> = T extends string ? `${T}` : T extends (infer U)[] ? J<U>[] : \
+         T extends object ? { [K in keyof T]?: J<T[K]> } : T;"
+            .to_owned(),
+    ];
+    for kind in &imports {
+        ts.push(format!(
+            "import type * as {kind} from '@grafana/schema/dist/types/raw/composable/{kind}/panelcfg/x/types.gen';"
+        ));
+    }
+    ts.extend(body);
+    // Inside the tools directory, so that the compiler finds `node_modules`.
+    let dir = tools.join(format!("dashboard-check-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("check.ts"), ts.join("\n")).unwrap();
+    fs::write(
+        dir.join("tsconfig.json"),
+        r#"{"compilerOptions":{"strict":true,"noEmit":true,"moduleResolution":"node","module":"commonjs","target":"es2020","skipLibCheck":true,"types":[]},"files":["check.ts"]}"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new(tools.join("node_modules/.bin/tsc"))
+        .arg("-p")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let _ = fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "the dashboards do not match Grafana's schema:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
