@@ -32,6 +32,23 @@ pub(crate) struct RequestContext {
     pub(crate) span_name: Cow<'static, str>,
 }
 
+/// Writes the request id of `cx` (the request being handled) as `x-request-id` into outgoing
+/// request headers, unless they already carry one: one id follows a call chain through every
+/// service's logs, as the trace id does.
+pub(crate) fn forward_request_id(cx: &opentelemetry::Context, headers: &mut http::HeaderMap) {
+    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+    if headers.contains_key(X_REQUEST_ID) {
+        return;
+    }
+    let Some(request) = cx.get::<RequestContext>() else {
+        return;
+    };
+    // Checked as visible ASCII by the server layer, or generated there.
+    if let Ok(value) = http::HeaderValue::from_str(request.id.as_str()) {
+        headers.insert(X_REQUEST_ID, value);
+    }
+}
+
 /// A random (version 4) UUID.
 pub(crate) fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid()

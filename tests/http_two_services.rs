@@ -1,5 +1,6 @@
 //! Two services over real loopback sockets: A calls B through the client layer; B's server
-//! span is a child of A's client span, and both services' log lines carry the same trace id.
+//! span is a child of A's client span, and both services' log lines carry the same trace id
+//! and the same request id.
 
 mod support;
 
@@ -68,7 +69,12 @@ async fn b_is_a_child_of_a_and_logs_share_the_trace_id() {
         .layer(pipes.layer());
     let (a_addr, a_task) = serve(service_a).await;
 
-    let response = reqwest::get(format!("http://{a_addr}/a")).await.unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("http://{a_addr}/a"))
+        .header("x-request-id", "chain-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "from b");
 
@@ -134,6 +140,13 @@ async fn b_is_a_child_of_a_and_logs_share_the_trace_id() {
         line("b")["span_id"],
         server_b.span_context.span_id().to_string().as_str()
     );
+    // The request id follows the call chain, as the trace id does.
+    assert_eq!(line("a")["request_id"], "chain-42");
+    assert_eq!(line("b")["request_id"], "chain-42");
+    assert_eq!(
+        attr(&server_b, "http.request.header.x-request-id"),
+        Some(&Value::from("chain-42".to_string()))
+    );
 
     // The client duration metric was recorded.
     let text = pipes.metrics_text();
@@ -158,6 +171,17 @@ async fn inject_context_writes_the_current_span() {
             get(|| async {
                 let mut headers = http::HeaderMap::new();
                 octollm_telemetry::http::inject_context(&mut headers);
+                assert_eq!(
+                    headers["x-request-id"], "inject-7",
+                    "the request id goes along"
+                );
+                let mut own = http::HeaderMap::new();
+                own.insert("x-request-id", "set-by-the-caller".parse().unwrap());
+                octollm_telemetry::http::inject_context(&mut own);
+                assert_eq!(
+                    own["x-request-id"], "set-by-the-caller",
+                    "never overwritten"
+                );
                 headers
                     .get("traceparent")
                     .map(|v| v.to_str().unwrap().to_owned())
@@ -168,6 +192,7 @@ async fn inject_context_writes_the_current_span() {
     let (_, body) = support::http::send(
         &app,
         axum::http::Request::get("/inject")
+            .header("x-request-id", "inject-7")
             .body(axum::body::Body::empty())
             .unwrap(),
     )
@@ -181,4 +206,49 @@ async fn inject_context_writes_the_current_span() {
             span.span_context.span_id()
         )
     );
+}
+
+/// The client layer forwards the request id unless told not to, and never replaces one the
+/// caller set.
+#[tokio::test]
+async fn the_client_layer_forwards_the_request_id_unless_turned_off() {
+    let pipes = Pipelines::new(Sampler::AlwaysOn);
+    let outgoing = |forward: bool| {
+        octollm_telemetry::http::client_layer()
+            .tracer_provider(&pipes.tracer_provider)
+            .forward_request_id(forward)
+            .layer(tower::service_fn(|req: http::Request<()>| async move {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                Ok::<_, std::convert::Infallible>(http::Response::new(id.unwrap_or_default()))
+            }))
+    };
+    let (on, off) = (outgoing(true), outgoing(false));
+    let app = Router::new()
+        .route(
+            "/call",
+            get(move || async move {
+                let plain = http::Request::get("http://b/").body(()).unwrap();
+                let mut own = http::Request::get("http://b/").body(()).unwrap();
+                own.headers_mut()
+                    .insert("x-request-id", "callers-own".parse().unwrap());
+                let a = on.clone().oneshot(plain).await.unwrap().into_body();
+                let b = off.oneshot(http::Request::get("http://b/").body(()).unwrap());
+                let b = b.await.unwrap().into_body();
+                let c = on.oneshot(own).await.unwrap().into_body();
+                format!("{a}|{b}|{c}")
+            }),
+        )
+        .layer(pipes.layer());
+    let (_, body) = support::http::send(
+        &app,
+        axum::http::Request::get("/call")
+            .header("x-request-id", "req-9")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body, "req-9||callers-own");
 }

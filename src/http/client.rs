@@ -49,6 +49,7 @@ pub struct OtelClientLayer {
     tracer: FromInit<SdkTracer>,
     duration: FromInit<Option<Histogram<f64>>>,
     propagator: FromInit<SharedPropagator>,
+    forward_request_id: bool,
 }
 
 impl Default for OtelClientLayer {
@@ -57,6 +58,7 @@ impl Default for OtelClientLayer {
             tracer: FromInit::pending(),
             duration: FromInit::pending(),
             propagator: FromInit::pending(),
+            forward_request_id: true,
         }
     }
 }
@@ -97,6 +99,15 @@ impl OtelClientLayer {
         propagator: impl Into<Arc<dyn TextMapPropagator + Send + Sync>>,
     ) -> Self {
         self.propagator = FromInit::given(propagator.into());
+        self
+    }
+
+    /// Whether an outgoing request carries the `x-request-id` of the request being handled
+    /// (unless it has one already), so that one id follows the call chain through every
+    /// service's logs. Defaults to `true`.
+    #[must_use]
+    pub fn forward_request_id(mut self, forward: bool) -> Self {
+        self.forward_request_id = forward;
         self
     }
 }
@@ -178,6 +189,9 @@ where
             .propagator
             .get(installed::installed_propagator, installed::propagator);
         crate::propagation::inject(&**propagator, &cx, req.headers_mut());
+        if self.layer.forward_request_id {
+            crate::context::forward_request_id(&cx, req.headers_mut());
+        }
         let duration = self
             .layer
             .duration

@@ -74,7 +74,8 @@ pub fn layer() -> OtelLayer {
 }
 
 /// Writes the current trace context (the active span, its trace state and the baggage) into
-/// `headers` with the propagators `init_telemetry` installed: call it on any outgoing request,
+/// `headers` with the propagators `init_telemetry` installed, and the `x-request-id` of the
+/// request being handled unless `headers` already has one: call it on any outgoing request,
 /// for example one built with reqwest.
 ///
 /// ```
@@ -86,4 +87,5 @@ pub fn layer() -> OtelLayer {
 pub fn inject_context(headers: &mut http::HeaderMap) {
     let cx = opentelemetry::Context::current();
     crate::propagation::inject(&*crate::installed::propagator(), &cx, headers);
+    crate::context::forward_request_id(&cx, headers);
 }
