@@ -78,8 +78,11 @@ impl ConfigError {
             None => Ok(()),
             Some(mut first) => {
                 // One bad generic variable is read once per signal: report it once.
+                let same = |a: &ConfigError, b: &ConfigError| {
+                    a.name == b.name && a.value == b.value && a.expected == b.expected
+                };
                 for e in errors {
-                    if e != first && !first.others.contains(&e) {
+                    if !same(&e, &first) && !first.others.iter().any(|o| same(o, &e)) {
                         first.others.push(e);
                     }
                 }

@@ -6,23 +6,22 @@ use std::collections::HashMap;
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::TraceContextExt as _;
 
-/// The `traceparent` check of the HTTP layer, then the SDK's extraction when it passes.
-/// Returns whether a remote parent was accepted.
+/// The `traceparent` parser, then extraction through the crate's propagator: whatever the
+/// parser accepts becomes the remote parent, with the same ids. Returns whether it did.
 pub fn traceparent(value: &[u8]) -> bool {
-    if !crate::http::headers::valid_traceparent(value) {
-        return false;
-    }
     let Ok(text) = std::str::from_utf8(value) else {
         return false;
     };
+    let parsed = crate::propagation::parse_traceparent(text);
     let carrier = HashMap::from([("traceparent".to_owned(), text.to_owned())]);
-    let cx = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
-    let valid = cx.span().span_context().is_valid();
-    assert!(
-        valid,
-        "a traceparent the layer accepts must be one the SDK accepts: {text:?}"
+    let cx = crate::propagation::TraceContext.extract(&carrier);
+    let sc = cx.span().span_context().clone();
+    assert_eq!(
+        parsed.map(|p| (p.trace_id, p.span_id)),
+        sc.is_valid().then(|| (sc.trace_id(), sc.span_id())),
+        "the parser and the propagator agree on {text:?}"
     );
-    valid
+    sc.is_valid()
 }
 
 /// `tracestate` with a valid `traceparent`, through the installed propagators.

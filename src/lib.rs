@@ -118,6 +118,9 @@
 //! | `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | export request timeout, milliseconds | `10000` |
 //! | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
 //! | `OTEL_EXPORTER_OTLP_INSECURE`, `OTEL_EXPORTER_OTLP_TRACES_INSECURE` | `true`: a gRPC endpoint without a scheme is `http://` (else `https://`) | `false` |
+//! | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` | PEM file of the CA certificates that verify an `https://` collector, trusted instead of the system's roots | the system's roots |
+//! | `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE` | PEM file of the client certificate (chain) for mutual TLS; needs the key | — |
+//! | `OTEL_EXPORTER_OTLP_CLIENT_KEY`, `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY` | PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1) | — |
 //! | `JAEGER_ENDPOINT` | deprecated alias of `OTEL_EXPORTER_OTLP_ENDPOINT` (warns) | — |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` | spans waiting for export; beyond it spans are dropped and counted | `2048` |
 //! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per export request (at most the queue size) | `512` |
@@ -125,7 +128,7 @@
 //! | `OTEL_BSP_EXPORT_TIMEOUT` | milliseconds one export may take in all | `30000` |
 //! | `OTEL_METRICS_EXPORTER` | `prometheus` (served by `metrics::handler`/`router`/`serve`), `otlp` (pushed) or `none` | `prometheus` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between OTLP metric pushes | `60000` |
-//! | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `_METRICS_PROTOCOL`, `_METRICS_HEADERS`, `_METRICS_TIMEOUT`, `_METRICS_COMPRESSION`, `_METRICS_INSECURE` | the metrics counterparts of the traces variables (`/v1/metrics` is appended to the base endpoint for HTTP) | as for traces |
+//! | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `_METRICS_PROTOCOL`, `_METRICS_HEADERS`, `_METRICS_TIMEOUT`, `_METRICS_COMPRESSION`, `_METRICS_INSECURE`, `_METRICS_CERTIFICATE`, `_METRICS_CLIENT_CERTIFICATE`, `_METRICS_CLIENT_KEY` | the metrics counterparts of the traces variables (`/v1/metrics` is appended to the base endpoint for HTTP) | as for traces |
 //! | `RUST_LOG` | `tracing` filter directives; the export path's crates stay at `warn` unless named | `info` |
 //! | `LOG_FORMAT` | `json` or `pretty` | `pretty` in dev, `json` in staging and prod |
 //!
@@ -133,6 +136,8 @@
 //!
 //! - `grpc` (default): OTLP over gRPC.
 //! - `http-proto` (default): OTLP over HTTP/protobuf.
+//! - `tls` (default): `https://` collector endpoints over rustls (ring), with a private CA and
+//!   client certificates from the `OTEL_EXPORTER_OTLP_*CERTIFICATE`/`*CLIENT_KEY` variables.
 //! - `axum` (default): route templates (`MatchedPath`) and peer addresses (`ConnectInfo`) in
 //!   the HTTP layer, and the `/metrics` router.
 //! - `prometheus` (default): metrics in the Prometheus text format.
@@ -190,6 +195,7 @@ pub mod metrics;
 mod propagation;
 mod resource;
 mod telemetry;
+mod tls;
 mod user_exporter;
 
 pub use config::vars;

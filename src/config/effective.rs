@@ -111,4 +111,23 @@ impl Effective {
     pub fn log_filter(&self) -> &str {
         &self.plan.logs.filter
     }
+
+    /// Whether spans are exported over TLS (an `https://` endpoint).
+    #[must_use]
+    pub fn traces_tls(&self) -> bool {
+        self.plan.traces.otlp().is_some_and(|o| o.tls.is_some())
+    }
+
+    /// Whether metrics are pushed over TLS (an `https://` endpoint).
+    #[must_use]
+    pub fn metrics_tls(&self) -> bool {
+        self.plan.metrics.otlp().is_some_and(|o| o.tls.is_some())
+    }
+
+    /// The warnings `init` logs once the subscriber is installed: deprecated variables, and
+    /// settings that are given but not used (certificate files for an `http://` endpoint).
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.plan.warnings
+    }
 }

@@ -59,6 +59,15 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'_> {
+    /// The first of `names` that is set, as a path with the name it came from.
+    fn path(&mut self, names: [&'static str; 2]) -> Option<Sourced<std::path::PathBuf>> {
+        let found = self.vars.first(&names);
+        let (name, value) = self.check(found).flatten()?;
+        Some(Sourced::new(value.into(), name))
+    }
+}
+
 /// Reads every variable the crate knows.
 pub(crate) fn read(reader: &mut Reader<'_>) -> Settings {
     let mut settings = Settings::default();
@@ -152,6 +161,12 @@ fn signal(reader: &mut Reader<'_>, names: &'static SignalVars) -> SignalSettings
             [names.compression, OTEL_EXPORTER_OTLP_COMPRESSION],
             parse::word,
         ),
+        certificate: reader.path([names.certificate, OTEL_EXPORTER_OTLP_CERTIFICATE]),
+        client_certificate: reader.path([
+            names.client_certificate,
+            OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+        ]),
+        client_key: reader.path([names.client_key, OTEL_EXPORTER_OTLP_CLIENT_KEY]),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod vars;
 
 use std::ffi::OsString;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -313,6 +314,39 @@ impl TelemetryConfig {
     pub fn compression(mut self, compression: Compression) -> Self {
         self.code.traces.compression = Some(compression);
         self.code.metrics.compression = Some(compression);
+        self
+    }
+
+    /// Trust only the CA certificates in this PEM file when verifying the collector's
+    /// certificate over `https://` (a private CA), for traces and metrics. Wins over
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE` and its `_TRACES_`/`_METRICS_` forms; without it the
+    /// system's roots are trusted. The file is read and checked when the configuration is
+    /// resolved; it is not used for an `http://` endpoint (a warning says so).
+    #[must_use]
+    pub fn certificate(mut self, ca_pem: impl Into<PathBuf>) -> Self {
+        let ca = Sourced::new(ca_pem.into(), "certificate");
+        self.code.traces.certificate = Some(ca.clone());
+        self.code.metrics.certificate = Some(ca);
+        self
+    }
+
+    /// Present this client certificate (chain) and private key, both PEM files, to a
+    /// collector that asks for one (mutual TLS), for traces and metrics. Wins over
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` / `OTEL_EXPORTER_OTLP_CLIENT_KEY` and their
+    /// `_TRACES_`/`_METRICS_` forms. The key must be the certificate's (PKCS#8, PKCS#1 or
+    /// SEC1); a mismatch is an error when the configuration is resolved.
+    #[must_use]
+    pub fn client_certificate(
+        mut self,
+        cert_pem: impl Into<PathBuf>,
+        key_pem: impl Into<PathBuf>,
+    ) -> Self {
+        let cert = Sourced::new(cert_pem.into(), "client_certificate");
+        let key = Sourced::new(key_pem.into(), "client_certificate");
+        for signal in [&mut self.code.traces, &mut self.code.metrics] {
+            signal.client_certificate = Some(cert.clone());
+            signal.client_key = Some(key.clone());
+        }
         self
     }
 

@@ -1,23 +1,20 @@
 //! The OTLP slice of the plan: per-signal variable names, the specification's endpoint rules,
 //! and the resolved settings an exporter is built from.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::parse;
 use super::settings::{SignalSettings, Sourced};
 use super::values::{Compression, Protocol};
-use super::vars::{
-    OTEL_EXPORTER_OTLP_COMPRESSION_DEFAULT, OTEL_EXPORTER_OTLP_GRPC_ENDPOINT_DEFAULT,
-    OTEL_EXPORTER_OTLP_HTTP_ENDPOINT_DEFAULT, OTEL_EXPORTER_OTLP_INSECURE_DEFAULT,
-    OTEL_EXPORTER_OTLP_METRICS_COMPRESSION, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
-    OTEL_EXPORTER_OTLP_METRICS_HEADERS, OTEL_EXPORTER_OTLP_METRICS_INSECURE,
-    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
-    OTEL_EXPORTER_OTLP_PROTOCOL_DEFAULT, OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT,
-    OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_TRACES_INSECURE,
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
-};
+#[allow(
+    clippy::wildcard_imports,
+    reason = "the variable names and their defaults"
+)]
+use super::vars::*;
 use crate::error::ConfigError;
+use crate::tls::{self, PathFrom, TlsFiles};
 
 /// The variable names of one signal.
 #[derive(Debug)]
@@ -28,6 +25,9 @@ pub(crate) struct SignalVars {
     pub(crate) timeout: &'static str,
     pub(crate) compression: &'static str,
     pub(crate) insecure: &'static str,
+    pub(crate) certificate: &'static str,
+    pub(crate) client_certificate: &'static str,
+    pub(crate) client_key: &'static str,
     /// Appended to the generic endpoint for HTTP.
     pub(crate) path: &'static str,
 }
@@ -39,6 +39,9 @@ pub(crate) static TRACES: SignalVars = SignalVars {
     timeout: OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
     compression: OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
     insecure: OTEL_EXPORTER_OTLP_TRACES_INSECURE,
+    certificate: OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+    client_certificate: OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+    client_key: OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
     path: "/v1/traces",
 };
 
@@ -49,6 +52,9 @@ pub(crate) static METRICS: SignalVars = SignalVars {
     timeout: OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
     compression: OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
     insecure: OTEL_EXPORTER_OTLP_METRICS_INSECURE,
+    certificate: OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE,
+    client_certificate: OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE,
+    client_key: OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY,
     path: "/v1/metrics",
 };
 
@@ -60,17 +66,21 @@ pub(crate) struct OtlpSettings {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
     pub(crate) compression: Compression,
+    /// The TLS files of an `https://` endpoint (`None` for `http://`).
+    pub(crate) tls: Option<Arc<TlsFiles>>,
 }
 
 impl OtlpSettings {
     /// Merges what code and the environment said about one signal. A base endpoint set in
-    /// code wins over both endpoints of the environment.
+    /// code wins over both endpoints of the environment. Certificate files set for a plain
+    /// `http://` endpoint are not used, and `warnings` says so.
     pub(crate) fn resolve(
         names: &SignalVars,
         env: &SignalSettings,
         code: &SignalSettings,
         env_base: Option<&Sourced<String>>,
         code_base: Option<&Sourced<String>>,
+        warnings: &mut Vec<String>,
     ) -> Result<Self, ConfigError> {
         let protocol = code
             .protocol
@@ -88,9 +98,16 @@ impl OtlpSettings {
                 (None, None) => Endpoint::Default,
             },
         };
+        let given = match &endpoint {
+            Endpoint::Full(given) | Endpoint::Base(given) => (*given).clone(),
+            Endpoint::Default => Sourced::new(String::new(), names.endpoint),
+        };
+        let endpoint = url(&endpoint, protocol, insecure, names.path)?;
+        let tls = tls_files(names, env, code, &endpoint, &given, warnings)?;
         Ok(Self {
             protocol,
-            endpoint: url(&endpoint, protocol, insecure, names.path)?,
+            endpoint,
+            tls,
             headers: code
                 .headers
                 .clone()
@@ -105,6 +122,74 @@ impl OtlpSettings {
                 .or(env.compression)
                 .unwrap_or(OTEL_EXPORTER_OTLP_COMPRESSION_DEFAULT),
         })
+    }
+}
+
+/// The TLS files of an `https://` endpoint, read and checked; each file setting of code wins
+/// over its variables.
+fn tls_files(
+    names: &SignalVars,
+    env: &SignalSettings,
+    code: &SignalSettings,
+    endpoint: &str,
+    given: &Sourced<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Arc<TlsFiles>>, ConfigError> {
+    let ca = code.certificate.as_ref().or(env.certificate.as_ref());
+    let cert = code
+        .client_certificate
+        .as_ref()
+        .or(env.client_certificate.as_ref());
+    let key = code.client_key.as_ref().or(env.client_key.as_ref());
+    if !endpoint.starts_with("https://") {
+        let files: Vec<&str> = [ca, cert, key]
+            .into_iter()
+            .flatten()
+            .map(|s| s.from)
+            .collect();
+        if !files.is_empty() {
+            warnings.push(format!(
+                "{} set, but the endpoint {endpoint} is plain http://: the files are not used \
+                 (use an https:// endpoint for TLS)",
+                files.join(", ")
+            ));
+        }
+        return Ok(None);
+    }
+    if !cfg!(feature = "tls") {
+        return Err(ConfigError::new(
+            given.from,
+            given.value.as_str(),
+            "an http:// URL: this build of octollm-telemetry has no TLS (enable its `tls` \
+             cargo feature, on by default, for https:// endpoints)",
+        ));
+    }
+    // The missing half named in an error is of the same family as the half given.
+    let family = |given: Option<&Sourced<PathBuf>>, generic, signal| match given {
+        Some(s) if s.from == "client_certificate" => "client_certificate",
+        Some(s) if s.from.contains("_TRACES_") || s.from.contains("_METRICS_") => signal,
+        _ => generic,
+    };
+    let cert_var = family(
+        key,
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+        names.client_certificate,
+    );
+    let key_var = family(cert, OTEL_EXPORTER_OTLP_CLIENT_KEY, names.client_key);
+    tls::load(
+        ca.map(path_from),
+        cert.map(path_from),
+        key.map(path_from),
+        cert_var,
+        key_var,
+    )
+    .map(|files| Some(Arc::new(files)))
+}
+
+fn path_from(file: &Sourced<PathBuf>) -> PathFrom<'_> {
+    PathFrom {
+        path: file.value.as_path(),
+        from: file.from,
     }
 }
 

@@ -162,10 +162,11 @@ pub(crate) fn resolve(
     let batch = batch(&env.batch, &code.batch)
         .map_err(&mut keep)
         .unwrap_or_default();
-    let traces = traces(env, code, sdk_disabled)
+    let mut warnings = env.warnings.clone();
+    let traces = traces(env, code, sdk_disabled, &mut warnings)
         .map_err(&mut keep)
         .unwrap_or(TracesExport::None);
-    let metrics = metrics(env, code, sdk_disabled)
+    let metrics = metrics(env, code, sdk_disabled, &mut warnings)
         .map_err(&mut keep)
         .unwrap_or(MetricsPlan::None);
     let filter = match &code.log_filter {
@@ -202,7 +203,12 @@ pub(crate) fn resolve(
         propagators: code.propagators.or(env.propagators).unwrap_or_default(),
         sdk_disabled,
         shutdown_timeout: code.shutdown_timeout.unwrap_or(SHUTDOWN_TIMEOUT_DEFAULT),
-        warnings: env.warnings.clone(),
+        warnings: {
+            // A generic variable is used by both signals: say so once.
+            let mut seen = std::collections::HashSet::new();
+            warnings.retain(|w| seen.insert(w.clone()));
+            warnings
+        },
     })
 }
 
@@ -305,6 +311,7 @@ fn traces(
     env: &Settings,
     code: &Settings,
     sdk_disabled: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<TracesExport, ConfigError> {
     let exporter = code
         .traces_exporter
@@ -328,6 +335,7 @@ fn traces(
             &code.traces,
             env.otlp_endpoint.as_ref(),
             code.otlp_endpoint.as_ref(),
+            warnings,
         )?),
     })
 }
@@ -336,6 +344,7 @@ fn metrics(
     env: &Settings,
     code: &Settings,
     sdk_disabled: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<MetricsPlan, ConfigError> {
     let exporter = code
         .metrics_exporter
@@ -353,6 +362,7 @@ fn metrics(
                 &code.metrics,
                 env.otlp_endpoint.as_ref(),
                 code.otlp_endpoint.as_ref(),
+                warnings,
             )?,
             interval,
         },

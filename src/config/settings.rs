@@ -1,6 +1,7 @@
 //! What one source said: the environment, or the code through the builder's setters. Every
 //! field is optional; [`super::plan`] merges the two with the defaults.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::sampler::{Sampler, SamplerSource};
@@ -48,6 +49,12 @@ pub(crate) struct SignalSettings {
     pub(crate) headers: Option<Vec<(String, String)>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
+    /// The CA certificates to trust (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
+    pub(crate) certificate: Option<Sourced<PathBuf>>,
+    /// The client certificate (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`).
+    pub(crate) client_certificate: Option<Sourced<PathBuf>>,
+    /// The client key (`OTEL_EXPORTER_OTLP_CLIENT_KEY`).
+    pub(crate) client_key: Option<Sourced<PathBuf>>,
 }
 
 /// The batch span processor's limits as one source gave them.

@@ -32,6 +32,7 @@ fn otlp(c: &TelemetryConfig, traces: bool) -> Result<OtlpSettings, ConfigError> 
         code,
         c.env.otlp_endpoint.as_ref(),
         c.code.otlp_endpoint.as_ref(),
+        &mut Vec::new(),
     )
 }
 

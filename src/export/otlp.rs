@@ -6,19 +6,24 @@ use crate::config::Compression;
 use crate::config::{OtlpSettings, Protocol};
 use crate::error::BoxError;
 
-/// Refuses what the crate cannot do yet: TLS endpoints.
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-fn check_supported(settings: &OtlpSettings) -> Result<(), BoxError> {
-    if settings.endpoint.starts_with("https://") {
-        return Err(format!(
-            "endpoint {} uses TLS (https://), which octollm-telemetry does not support yet: use \
-             an http:// endpoint (an in-cluster collector), or for a schemeless gRPC endpoint \
-             set OTEL_EXPORTER_OTLP_INSECURE=true",
-            settings.endpoint
-        )
-        .into());
+/// The gRPC channel of an `https://` endpoint: tonic over rustls with the plan's trust and
+/// client certificate. (A plain endpoint gets the exporter's own channel.)
+#[cfg(all(feature = "grpc", feature = "tls"))]
+fn tls_channel(
+    settings: &OtlpSettings,
+    files: &crate::tls::TlsFiles,
+) -> Result<tonic::transport::Channel, BoxError> {
+    use tonic::transport::{ClientTlsConfig, Endpoint, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .trust_anchors(crate::tls::trust_anchors(files)?)
+        .assume_http2(true);
+    if let Some((cert, key)) = &files.identity {
+        tls = tls.identity(Identity::from_pem(&*cert.pem, &*key.pem));
     }
-    Ok(())
+    Ok(Endpoint::from_shared(settings.endpoint.clone())?
+        .tls_config(tls)?
+        .timeout(settings.timeout)
+        .connect_lazy())
 }
 
 /// Why OTLP export cannot work in this build, when a transport feature is missing.
@@ -63,7 +68,6 @@ macro_rules! otlp_builders {
             settings: &OtlpSettings,
             runtime: tokio::runtime::Handle,
         ) -> Result<$exporter, BoxError> {
-            check_supported(settings)?;
             match settings.protocol {
                 #[cfg(feature = "grpc")]
                 Protocol::Grpc => {
@@ -76,6 +80,10 @@ macro_rules! otlp_builders {
                     if settings.compression == Compression::Gzip {
                         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
                     }
+                    #[cfg(feature = "tls")]
+                    if let Some(files) = &settings.tls {
+                        builder = builder.with_channel(tls_channel(settings, files)?);
+                    }
                     Ok(builder.build()?)
                 }
                 #[cfg(feature = "http-proto")]
@@ -84,7 +92,11 @@ macro_rules! otlp_builders {
                     let mut builder = <$exporter>::builder()
                         .with_http()
                         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_http_client(super::http_client::OnRuntime::new(runtime))
+                        .with_http_client(super::http_client::OnRuntime::new(
+                            runtime,
+                            settings.timeout,
+                            settings.tls.as_deref(),
+                        )?)
                         .with_endpoint(settings.endpoint.clone())
                         .with_timeout(settings.timeout)
                         .with_headers(settings.headers.iter().cloned().collect());

@@ -8,6 +8,7 @@ pub mod no_export;
 pub mod promql;
 pub mod rotel;
 pub mod span_export;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -177,28 +177,21 @@ fn client_address<B>(req: &Request<B>) -> Option<String> {
     None
 }
 
-/// The request headers as the propagators see them: a malformed `traceparent` (and with it
-/// `tracestate`) is hidden, so the request starts a new trace instead of reusing a bad id.
+/// The request headers as the propagators see them, every value of a repeated header
+/// included (two `traceparent` headers are invalid; `tracestate` headers are combined).
 struct IncomingHeaders<'a>(&'a http::HeaderMap);
 
 impl opentelemetry::propagation::Extractor for IncomingHeaders<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let value = match key {
-            "traceparent" | "tracestate" => {
-                let traceparent = self.0.get(&headers::TRACEPARENT)?;
-                if !headers::valid_traceparent(traceparent.as_bytes()) {
-                    return None;
-                }
-                if key == "traceparent" {
-                    traceparent
-                } else {
-                    self.0.get(&headers::TRACESTATE)?
-                }
-            }
-            "baggage" => self.0.get(&headers::BAGGAGE)?,
-            other => self.0.get(other)?,
-        };
-        value.to_str().ok()
+        self.0.get(key)?.to_str().ok()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = self.0.get_all(key).iter().peekable();
+        values.peek()?;
+        // A value that is not visible ASCII is kept as an empty string, so that a bad second
+        // `traceparent` still counts as a second one.
+        Some(values.map(|v| v.to_str().unwrap_or("")).collect())
     }
 
     fn keys(&self) -> Vec<&str> {

@@ -1,13 +1,22 @@
-//! The W3C propagators that `OTEL_PROPAGATORS` names. [`crate::installed`] keeps the one
+//! The W3C propagators that `OTEL_PROPAGATORS` names: the crate's own W3C Trace Context
+//! ([`trace_context`]) and W3C Baggage ([`baggage`]) propagators. [`crate::installed`] keeps the one
 //! `init_telemetry` installed, where the HTTP layers reach it without the global propagator's
 //! lock on every request.
 
 use std::sync::Arc;
 
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 use crate::config::Propagators;
+
+mod baggage;
+mod trace_context;
+
+pub(crate) use baggage::BaggagePropagator;
+
+#[cfg(feature = "_fuzz")]
+pub(crate) use trace_context::parse_traceparent;
+pub(crate) use trace_context::TraceContext;
 
 pub(crate) type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
 
@@ -15,10 +24,10 @@ pub(crate) type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
 pub(crate) fn build(which: Propagators) -> SharedPropagator {
     let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
     if which.trace_context {
-        propagators.push(Box::new(TraceContextPropagator::new()));
+        propagators.push(Box::new(TraceContext));
     }
     if which.baggage {
-        propagators.push(Box::new(BaggagePropagator::new()));
+        propagators.push(Box::new(BaggagePropagator));
     }
     Arc::new(TextMapCompositePropagator::new(propagators))
 }
