@@ -200,8 +200,9 @@ async fn inject_context_writes_the_current_span() {
     let span = &pipes.finished_spans()[0];
     assert_eq!(
         body,
+        // Sampled, and random: the trace started in this service, with a random trace id.
         format!(
-            "00-{}-{}-01",
+            "00-{}-{}-03",
             span.span_context.trace_id(),
             span.span_context.span_id()
         )

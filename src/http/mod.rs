@@ -17,8 +17,9 @@
 //!
 //! - A server span named `{METHOD} {route}` with the route template from axum's
 //!   `MatchedPath` (`GET /items/{id}`), or just `{METHOD}` when no route matched — never the
-//!   raw path. It joins the caller's trace from `traceparent`/`tracestate`/`baggage`; a
-//!   malformed header starts a new trace. Attributes: `http.request.method` (`_OTHER` plus
+//!   raw path. It joins the caller's trace from `traceparent`/`tracestate`/`baggage`, read
+//!   as W3C Trace Context Level 2 and W3C Baggage define them (every header of the name, in
+//!   order); a malformed or repeated `traceparent` starts a new trace. Attributes: `http.request.method` (`_OTHER` plus
 //!   `http.request.method_original` for non-standard methods), `http.route`, `url.path`,
 //!   `url.scheme`, `url.query` (values of keys such as `token`, `password`, `secret`, `key`,
 //!   `signature` replaced by `REDACTED`, see [`SENSITIVE_QUERY_KEYS`]), `server.address`,

@@ -275,3 +275,38 @@ fn fields() -> &'static [String] {
     static NAMES: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()])
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn well_formed_traceparents_are_accepted(
+            trace in "[0-9a-f]{32}", span in "[0-9a-f]{16}", flags in "[0-9a-f]{2}"
+        ) {
+            let value = format!("00-{trace}-{span}-{flags}");
+            let zero = trace.bytes().all(|b| b == b'0') || span.bytes().all(|b| b == b'0');
+            let parsed = parse_traceparent(&value);
+            prop_assert_eq!(parsed.is_some(), !zero);
+            if let Some(p) = parsed {
+                prop_assert_eq!(p.trace_id.to_string(), trace);
+                prop_assert_eq!(p.flags, u8::from_str_radix(&flags, 16).unwrap() & KNOWN_FLAGS);
+            }
+        }
+
+        #[test]
+        fn any_input_is_parsed_without_panic(value in ".{0,80}", states in proptest::collection::vec(".{0,80}", 0..3)) {
+            if let Some(p) = parse_traceparent(&value) {
+                prop_assert!(p.trace_id != TraceId::INVALID && p.span_id != SpanId::INVALID);
+            }
+            let states: Vec<&str> = states.iter().map(String::as_str).collect();
+            if let Some(members) = parse_tracestate(&states) {
+                prop_assert!(members.len() <= MAX_MEMBERS);
+                prop_assert!(members.iter().all(|(k, v)| valid_key(k) && valid_value(v)));
+            }
+        }
+    }
+}

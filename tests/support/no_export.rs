@@ -60,7 +60,8 @@ pub async fn nothing_exported_ids_kept(
     assert_ne!(child_line["span_id"], sc.span_id().to_string().as_str());
     assert_eq!(
         headers.get("traceparent").map(String::as_str),
-        Some(format!("00-{}-{}-01", sc.trace_id(), sc.span_id()).as_str()),
+        // Sampled, and random: the trace started here, with a random trace id.
+        Some(format!("00-{}-{}-03", sc.trace_id(), sc.span_id()).as_str()),
         "the context is still propagated"
     );
 
