@@ -5,7 +5,8 @@
 //! cargo run --example reflex_service -- --self-test
 //! ```
 //!
-//! A service shaped like the platform's reflex layer: `POST /detect-pii`, `/health` for the
+//! A service shaped like the platform's reflex layer: `POST /detect-pii` (answering a repeated
+//! text from its cache, whose hits and misses it counts), `/health` for the
 //! probes, `/metrics` for Prometheus, and a graceful shutdown that flushes telemetry. Copy it
 //! as the skeleton of a new service. `PORT` sets the port (0 picks a free one); `--self-test`
 //! sends a few requests to itself, prints what `/metrics` says and exits; `REFLEX_TELEMETRY=off`
@@ -14,14 +15,36 @@
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use octollm_telemetry::metrics::CacheMetrics;
 use serde_json::{json, Value};
 use tracing::{info, info_span, Instrument as _};
 
+/// Results of recent scans by text: the reflex layer answers a repeated text from memory.
+struct Reflex {
+    recent: Mutex<HashMap<String, Value>>,
+    /// Hit and miss counts (`octollm_cache_lookups_total{cache_name="reflex"}`).
+    metrics: Option<CacheMetrics>,
+}
+
+/// The most results kept; the cache starts over when it is full.
+const RECENT_MAX: usize = 1024;
+
 /// Finds e-mail addresses and long digit runs (phone, card or account numbers).
-async fn detect_pii(Json(body): Json<Value>) -> Json<Value> {
+async fn detect_pii(State(reflex): State<Arc<Reflex>>, Json(body): Json<Value>) -> Json<Value> {
     let text = body["text"].as_str().unwrap_or_default().to_owned();
+    let cached = reflex.recent.lock().unwrap().get(&text).cloned();
+    if let Some(m) = &reflex.metrics {
+        m.record(cached.is_some());
+    }
+    if let Some(answer) = cached {
+        return Json(answer);
+    }
     let scan = info_span!("scan_text", text_len = text.len());
     let entities = async {
         let mut found = Vec::new();
@@ -39,13 +62,24 @@ async fn detect_pii(Json(body): Json<Value>) -> Json<Value> {
     }
     .instrument(scan)
     .await;
-    Json(json!({ "pii_found": !entities.is_empty(), "entities": entities }))
+    let answer = json!({ "pii_found": !entities.is_empty(), "entities": entities });
+    let mut recent = reflex.recent.lock().unwrap();
+    if recent.len() >= RECENT_MAX {
+        recent.clear();
+    }
+    recent.insert(text, answer.clone());
+    Json(answer)
 }
 
 fn app(instrumented: bool) -> Router {
+    let reflex = Arc::new(Reflex {
+        recent: Mutex::new(HashMap::new()),
+        metrics: instrumented.then(|| CacheMetrics::new("reflex")),
+    });
     let app = Router::new()
         .route("/detect-pii", post(detect_pii))
         .route("/health", get(|| async { "ok" }))
+        .with_state(reflex)
         .merge(octollm_telemetry::metrics::router());
     // The layer goes last so that every request is traced, a 404 too; it skips the probe and
     // the scrape by itself.
@@ -81,6 +115,7 @@ async fn self_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
         "mail me at ana@example.com",
         "nothing to see",
         "call 0612345678 now",
+        "mail me at ana@example.com",
     ] {
         let response = client
             .post(format!("http://{addr}/detect-pii"))

@@ -14,6 +14,8 @@ pub enum Signal {
     Traces,
     /// Metrics.
     Metrics,
+    /// Log records (`OTEL_LOGS_EXPORTER`).
+    Logs,
 }
 
 impl Signal {
@@ -23,6 +25,7 @@ impl Signal {
         match self {
             Signal::Traces => "traces",
             Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
         }
     }
 }

@@ -33,6 +33,7 @@ impl StatsHandle {
 pub struct TelemetryGuard {
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
     pub(crate) meter_provider: Option<SdkMeterProvider>,
+    pub(crate) logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     /// Dropped last: the exporters run on it until both providers are shut down.
     pub(crate) runtime: Option<ExportRuntime>,
     pub(crate) counters: Arc<Counters>,
@@ -83,6 +84,11 @@ impl TelemetryGuard {
                 errors.push(to_shutdown_error(Signal::Traces, e, self.shutdown_timeout));
             }
         }
+        if let Some(provider) = &self.logger_provider {
+            if let Err(e) = provider.force_flush() {
+                errors.push(to_shutdown_error(Signal::Logs, e, self.shutdown_timeout));
+            }
+        }
         combine(errors)
     }
 
@@ -111,6 +117,13 @@ impl TelemetryGuard {
             match provider.shutdown_with_timeout(left()) {
                 Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
                 Err(e) => errors.push(to_shutdown_error(Signal::Traces, e, self.shutdown_timeout)),
+            }
+        }
+        // Last: the log records written while the other pipelines shut down go out too.
+        if let Some(provider) = self.logger_provider.take() {
+            match provider.shutdown_with_timeout(left()) {
+                Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
+                Err(e) => errors.push(to_shutdown_error(Signal::Logs, e, self.shutdown_timeout)),
             }
         }
         self.runtime.take();

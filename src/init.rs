@@ -99,6 +99,17 @@ fn assemble(
         user,
     )?;
     let meters = export::metrics::provider(&plan.metrics, &resource, &runtime, &counters)?;
+    if let Some(meters) = &meters {
+        metric_extras(&plan, meters);
+    }
+    let logger_provider = export::logs::provider(
+        &plan.log_export,
+        &resource,
+        &runtime,
+        &counters,
+        Arc::clone(&warn_sink),
+        plan.shutdown_timeout,
+    )?;
     let filter = crate::logs::build_filter(&plan.logs.filter)?.to_string();
     let meter_provider = meters.as_ref().map(|m| m.provider.clone());
     Ok(Telemetry {
@@ -111,14 +122,31 @@ fn assemble(
         guard: TelemetryGuard {
             tracer_provider: Some(tracer_provider.clone()),
             meter_provider: meter_provider.clone(),
+            logger_provider: logger_provider.clone(),
             runtime: Some(runtime),
             counters,
             shutdown_timeout: plan.shutdown_timeout,
         },
         tracer_provider,
         meter_provider,
+        logger_provider,
         plan,
     })
+}
+
+/// The metrics beside the HTTP ones: exemplars for the Prometheus endpoint, and the process
+/// and runtime instruments.
+fn metric_extras(plan: &Plan, meters: &export::metrics::MeterPipeline) {
+    #[cfg(feature = "prometheus")]
+    if meters.prometheus.is_some() {
+        crate::metrics::exemplars::enable();
+    }
+    if plan.runtime_metrics {
+        crate::runtime_metrics::register(
+            &meters.provider,
+            tokio::runtime::Handle::try_current().ok(),
+        );
+    }
 }
 
 /// Installs `telemetry` for the whole process.

@@ -128,6 +128,13 @@
 //! | `OTEL_BSP_EXPORT_TIMEOUT` | milliseconds one export may take in all | `30000` |
 //! | `OTEL_METRICS_EXPORTER` | `prometheus` (served by `metrics::handler`/`router`/`serve`), `otlp` (pushed) or `none` | `prometheus` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between OTLP metric pushes | `60000` |
+//! | `OCTOLLM_RUNTIME_METRICS` | `false`: no process (`process.cpu.time`, `process.memory.usage`, …) and Tokio runtime (`tokio.workers`, `tokio.tasks.alive`, `tokio.global_queue.depth`) metrics | `true` |
+//! | `OTEL_LOGS_EXPORTER` | also export `tracing` events as OTLP log records (`otlp`), as readable records on stderr (`console`), or not (`none`); the lines on stdout stay either way | `none` |
+//! | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`, `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, `OTEL_EXPORTER_OTLP_LOGS_INSECURE`, `OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE`, `OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY` | the logs counterparts of the traces variables (`/v1/logs` is appended to the base endpoint for HTTP) | as for traces |
+//! | `OTEL_BLRP_MAX_QUEUE_SIZE` | log records waiting for export; beyond it records are dropped and counted | `2048` |
+//! | `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | log records per export request (at most the queue size) | `512` |
+//! | `OTEL_BLRP_SCHEDULE_DELAY` | milliseconds between log exports | `1000` |
+//! | `OTEL_BLRP_EXPORT_TIMEOUT` | milliseconds one log export may take in all | `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `_METRICS_PROTOCOL`, `_METRICS_HEADERS`, `_METRICS_TIMEOUT`, `_METRICS_COMPRESSION`, `_METRICS_INSECURE`, `_METRICS_CERTIFICATE`, `_METRICS_CLIENT_CERTIFICATE`, `_METRICS_CLIENT_KEY` | the metrics counterparts of the traces variables (`/v1/metrics` is appended to the base endpoint for HTTP) | as for traces |
 //! | `RUST_LOG` | `tracing` filter directives; the export path's crates stay at `warn` unless named | `info` |
 //! | `LOG_FORMAT` | `json` or `pretty` | `pretty` in dev, `json` in staging and prod |
@@ -194,14 +201,15 @@ pub mod manifests;
 pub mod metrics;
 mod propagation;
 mod resource;
+mod runtime_metrics;
 mod telemetry;
 mod tls;
 mod user_exporter;
 
 pub use config::vars;
 pub use config::{
-    Compression, Effective, Environment, LogFormat, MetricsExporter, Protocol, Sampler,
-    TelemetryConfig, TracesExporter,
+    Compression, Effective, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol,
+    Sampler, TelemetryConfig, TracesExporter,
 };
 pub use error::{ConfigError, InitError, ShutdownError, Signal};
 pub use export::ExportStats;

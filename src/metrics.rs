@@ -21,7 +21,22 @@
 //! | `octollm.telemetry.spans.dropped` | [`SPANS_DROPPED_TOTAL`] | counter |
 //! | `octollm.telemetry.spans.exported` | [`SPANS_EXPORTED_TOTAL`] | counter |
 //! | `octollm.telemetry.export.failures` | [`EXPORT_FAILURES_TOTAL`] | counter |
+//! | `octollm.telemetry.logs.dropped`, `octollm.telemetry.logs.exported` | [`LOGS_DROPPED_TOTAL`], [`LOGS_EXPORTED_TOTAL`] | counter |
 //! | the resource | `target_info` | gauge |
+//! | `process.cpu.time` (s) | [`PROCESS_CPU_TIME_TOTAL`] | counter |
+//! | `process.memory.usage`, `process.memory.virtual` (By) | [`PROCESS_MEMORY_USAGE`], [`PROCESS_MEMORY_VIRTUAL`] | gauge |
+//! | `process.thread.count`, `process.open_file_descriptor.count` | [`PROCESS_THREAD_COUNT`], [`PROCESS_OPEN_FILE_DESCRIPTORS`] | gauge |
+//! | `process.uptime` (s) | [`PROCESS_UPTIME`] | gauge |
+//! | `tokio.workers`, `tokio.tasks.alive`, `tokio.global_queue.depth` | [`TOKIO_WORKERS`], [`TOKIO_TASKS_ALIVE`], [`TOKIO_GLOBAL_QUEUE_DEPTH`] | gauge |
+//! | `db.client.connection.count`, `.max`, `.pending_requests` ([`ConnectionPoolMetrics`]) | [`DB_CLIENT_CONNECTION_COUNT`], [`DB_CLIENT_CONNECTION_MAX`], [`DB_CLIENT_CONNECTION_PENDING_REQUESTS`] | gauge |
+//! | `db.client.connection.wait_time` (s) | [`DB_CLIENT_CONNECTION_WAIT_TIME_BUCKET`], `_sum`, `_count` | histogram |
+//! | `db.client.connection.timeouts` | [`DB_CLIENT_CONNECTION_TIMEOUTS_TOTAL`] | counter |
+//! | `octollm.cache.lookups` ([`CacheMetrics`]) | [`CACHE_LOOKUPS_TOTAL`] | counter |
+//!
+//! The process and runtime series are on by default (`OCTOLLM_RUNTIME_METRICS=false` or
+//! [`TelemetryConfig::runtime_metrics`](crate::TelemetryConfig::runtime_metrics) turns them
+//! off); the pool and cache series appear once the service creates a [`ConnectionPoolMetrics`]
+//! or a [`CacheMetrics`].
 //!
 //! [`SPANS_DROPPED_TOTAL`] has the label [`LABEL_REASON`] (`queue_full`, `export_failed`); its
 //! sum is [`TelemetryGuard::dropped_spans`](crate::TelemetryGuard::dropped_spans).
@@ -30,6 +45,16 @@
 //! [`LABEL_URL_SCHEME`], [`LABEL_ERROR_TYPE`] (errors only), [`LABEL_PROTOCOL_VERSION`].
 //! Prometheus adds `namespace`, `pod`, `container` and `service` from Kubernetes service
 //! discovery (see the monitoring stack's README).
+
+mod cache;
+#[cfg(feature = "prometheus")]
+pub(crate) mod exemplars;
+#[cfg(feature = "prometheus")]
+mod openmetrics;
+mod pool;
+
+pub use cache::CacheMetrics;
+pub use pool::{ConnectionPoolMetrics, PoolStats};
 
 /// `http_server_request_duration_seconds_bucket`: request duration histogram buckets.
 pub const HTTP_SERVER_REQUEST_DURATION_BUCKET: &str = "http_server_request_duration_seconds_bucket";
@@ -72,6 +97,50 @@ pub const REASON_QUEUE_FULL: &str = "queue_full";
 /// `reason="export_failed"`: lost in an export request that failed or timed out.
 pub const REASON_EXPORT_FAILED: &str = "export_failed";
 
+/// `octollm_telemetry_logs_dropped_total`: log records that never reached the collector
+/// (`OTEL_LOGS_EXPORTER=otlp`), label [`LABEL_REASON`].
+pub const LOGS_DROPPED_TOTAL: &str = "octollm_telemetry_logs_dropped_total";
+/// `octollm_telemetry_logs_exported_total`: log records the collector accepted.
+pub const LOGS_EXPORTED_TOTAL: &str = "octollm_telemetry_logs_exported_total";
+/// `process_cpu_time_seconds_total`: CPU seconds, label `cpu_mode` (`user`, `system`).
+pub const PROCESS_CPU_TIME_TOTAL: &str = "process_cpu_time_seconds_total";
+/// `process_memory_usage_bytes`: resident memory.
+pub const PROCESS_MEMORY_USAGE: &str = "process_memory_usage_bytes";
+/// `process_memory_virtual_bytes`: virtual memory.
+pub const PROCESS_MEMORY_VIRTUAL: &str = "process_memory_virtual_bytes";
+/// `process_thread_count`: threads.
+pub const PROCESS_THREAD_COUNT: &str = "process_thread_count";
+/// `process_open_file_descriptor_count`: open file descriptors.
+pub const PROCESS_OPEN_FILE_DESCRIPTORS: &str = "process_open_file_descriptor_count";
+/// `process_uptime_seconds`: time since the process started.
+pub const PROCESS_UPTIME: &str = "process_uptime_seconds";
+/// `tokio_workers`: worker threads of the runtime `init` ran on.
+pub const TOKIO_WORKERS: &str = "tokio_workers";
+/// `tokio_tasks_alive`: tasks alive in that runtime.
+pub const TOKIO_TASKS_ALIVE: &str = "tokio_tasks_alive";
+/// `tokio_global_queue_depth`: tasks waiting in its global queue.
+pub const TOKIO_GLOBAL_QUEUE_DEPTH: &str = "tokio_global_queue_depth";
+/// `db_client_connection_count`: pool connections, labels `db_client_connection_pool_name`,
+/// `db_client_connection_state` (`idle`, `used`).
+pub const DB_CLIENT_CONNECTION_COUNT: &str = "db_client_connection_count";
+/// `db_client_connection_max`: the most connections a pool opens.
+pub const DB_CLIENT_CONNECTION_MAX: &str = "db_client_connection_max";
+/// `db_client_connection_pending_requests`: callers waiting for a connection.
+pub const DB_CLIENT_CONNECTION_PENDING_REQUESTS: &str = "db_client_connection_pending_requests";
+/// `db_client_connection_wait_time_seconds_bucket`: time to obtain a connection.
+pub const DB_CLIENT_CONNECTION_WAIT_TIME_BUCKET: &str =
+    "db_client_connection_wait_time_seconds_bucket";
+/// `db_client_connection_wait_time_seconds_sum`.
+pub const DB_CLIENT_CONNECTION_WAIT_TIME_SUM: &str = "db_client_connection_wait_time_seconds_sum";
+/// `db_client_connection_wait_time_seconds_count`.
+pub const DB_CLIENT_CONNECTION_WAIT_TIME_COUNT: &str =
+    "db_client_connection_wait_time_seconds_count";
+/// `db_client_connection_timeouts_total`: attempts to obtain a connection that timed out.
+pub const DB_CLIENT_CONNECTION_TIMEOUTS_TOTAL: &str = "db_client_connection_timeouts_total";
+/// `octollm_cache_lookups_total`: cache lookups, labels `cache_name`, `cache_result` (`hit`,
+/// `miss`).
+pub const CACHE_LOOKUPS_TOTAL: &str = "octollm_cache_lookups_total";
+
 /// Every series name the crate can expose, for contract checks.
 pub const EXPOSED_SERIES: &[&str] = &[
     HTTP_SERVER_REQUEST_DURATION_BUCKET,
@@ -85,6 +154,25 @@ pub const EXPOSED_SERIES: &[&str] = &[
     SPANS_EXPORTED_TOTAL,
     EXPORT_FAILURES_TOTAL,
     "target_info",
+    LOGS_DROPPED_TOTAL,
+    LOGS_EXPORTED_TOTAL,
+    PROCESS_CPU_TIME_TOTAL,
+    PROCESS_MEMORY_USAGE,
+    PROCESS_MEMORY_VIRTUAL,
+    PROCESS_THREAD_COUNT,
+    PROCESS_OPEN_FILE_DESCRIPTORS,
+    PROCESS_UPTIME,
+    TOKIO_WORKERS,
+    TOKIO_TASKS_ALIVE,
+    TOKIO_GLOBAL_QUEUE_DEPTH,
+    DB_CLIENT_CONNECTION_COUNT,
+    DB_CLIENT_CONNECTION_MAX,
+    DB_CLIENT_CONNECTION_PENDING_REQUESTS,
+    DB_CLIENT_CONNECTION_WAIT_TIME_BUCKET,
+    DB_CLIENT_CONNECTION_WAIT_TIME_SUM,
+    DB_CLIENT_CONNECTION_WAIT_TIME_COUNT,
+    DB_CLIENT_CONNECTION_TIMEOUTS_TOTAL,
+    CACHE_LOOKUPS_TOTAL,
 ];
 
 /// The duration histogram's bucket boundaries in seconds (the semantic conventions' advice).
@@ -117,18 +205,59 @@ pub(crate) fn encode_registry(registry: &prometheus::Registry) -> Option<String>
 /// The content type of [`encode_prometheus`]'s text.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// An axum handler serving [`encode_prometheus`]: `200` with the text, or `404` when metrics
-/// are not exported in the Prometheus format.
+/// The content type of [`encode_openmetrics`]'s text.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The current metrics in the OpenMetrics text format, with exemplars on the buckets of
+/// `http_server_request_duration_seconds`: for each series and bucket, the trace and span of
+/// the last sampled request that fell in it. `None` as for [`encode_prometheus`].
+#[must_use]
+pub fn encode_openmetrics() -> Option<String> {
+    #[cfg(feature = "prometheus")]
+    return Some(openmetrics::encode(
+        &crate::installed::prometheus()?.gather(),
+    ));
+    #[cfg(not(feature = "prometheus"))]
+    None
+}
+
+/// `registry` in the OpenMetrics format.
+#[cfg(feature = "prometheus")]
+pub(crate) fn encode_registry_openmetrics(registry: &prometheus::Registry) -> String {
+    openmetrics::encode(&registry.gather())
+}
+
+/// Whether a scraper's `Accept` header asks for OpenMetrics (Prometheus does, and then
+/// stores exemplars when its exemplar storage is on).
+#[must_use]
+pub fn wants_openmetrics(accept: Option<&http::HeaderValue>) -> bool {
+    accept
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"))
+}
+
+/// An axum handler serving the metrics: the OpenMetrics format, with exemplars, when the
+/// scraper's `Accept` header asks for it ([`encode_openmetrics`]), else the Prometheus text
+/// format ([`encode_prometheus`]); `404` when metrics are not exported in the Prometheus
+/// format.
 ///
 /// ```
 /// let app: axum::Router = axum::Router::new()
 ///     .route("/metrics", axum::routing::get(octollm_telemetry::metrics::handler));
 /// ```
 #[cfg(feature = "axum")]
-pub async fn handler() -> axum::response::Response {
+pub async fn handler(headers: http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    match encode_prometheus() {
-        Some(text) => ([(http::header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], text).into_response(),
+    let encoded = if wants_openmetrics(headers.get(http::header::ACCEPT)) {
+        encode_openmetrics().map(|text| (OPENMETRICS_CONTENT_TYPE, text))
+    } else {
+        encode_prometheus().map(|text| (PROMETHEUS_CONTENT_TYPE, text))
+    };
+    match encoded {
+        Some((content_type, text)) => {
+            ([(http::header::CONTENT_TYPE, content_type)], text).into_response()
+        }
         None => (
             http::StatusCode::NOT_FOUND,
             "metrics are not served in the Prometheus format (OTEL_METRICS_EXPORTER is not prometheus)\n",

@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
@@ -46,6 +47,7 @@ pub struct Telemetry {
     pub(crate) plan: Plan,
     pub(crate) tracer_provider: SdkTracerProvider,
     pub(crate) meter_provider: Option<SdkMeterProvider>,
+    pub(crate) logger_provider: Option<SdkLoggerProvider>,
     pub(crate) propagator: SharedPropagator,
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<prometheus::Registry>,
@@ -84,6 +86,18 @@ impl Telemetry {
         None
     }
 
+    /// The same in the OpenMetrics format, with the exemplars of the server duration
+    /// histogram (see [`crate::metrics::encode_openmetrics`]).
+    #[must_use]
+    pub fn encode_openmetrics(&self) -> Option<String> {
+        #[cfg(feature = "prometheus")]
+        return Some(crate::metrics::encode_registry_openmetrics(
+            self.prometheus.as_ref()?,
+        ));
+        #[cfg(not(feature = "prometheus"))]
+        None
+    }
+
     /// Every `tracing` layer of the configuration in one: the filter (`RUST_LOG`), spans to
     /// the tracer provider (tracing-opentelemetry) and the log lines (JSON or pretty). Like
     /// any `EnvFilter` layer, its filter applies to the whole subscriber; use
@@ -108,9 +122,17 @@ impl Telemetry {
             .with_threads(false)
             .with_tracked_inactivity(false);
         let lines = crate::logs::format_layer(&self.plan.logs, self.writer.clone());
+        let records = self.logger_provider.as_ref().map(crate::logs::record_layer);
         WarnSinkHook(Arc::clone(&self.warn_sink))
             .and_then(spans)
             .and_then(lines)
+            .and_then(records)
+    }
+
+    /// The logger provider, when log records are exported (`OTEL_LOGS_EXPORTER`).
+    #[must_use]
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.logger_provider.as_ref()
     }
 
     /// The filter of `RUST_LOG` (or the `log_filter` setter), with the export path's own

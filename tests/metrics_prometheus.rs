@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,14 +81,20 @@ async fn prometheus_scrapes_the_example_service() {
     wait_for_port(port);
     let client = reqwest::Client::new();
     const REQUESTS: usize = 7;
+    // The last request joins a known, sampled trace: its exemplar is the one Prometheus keeps.
+    const KNOWN_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
     for i in 0..REQUESTS {
-        let response = client
+        let mut request = client
             .post(format!("http://127.0.0.1:{port}/detect-pii"))
             .header("content-type", "application/json")
-            .body(format!(r#"{{"text":"user{i}@example.com"}}"#))
-            .send()
-            .await
-            .unwrap();
+            .body(format!(r#"{{"text":"user{i}@example.com"}}"#));
+        if i == REQUESTS - 1 {
+            request = request.header(
+                "traceparent",
+                format!("00-{KNOWN_TRACE}-b7ad6b7169203331-01"),
+            );
+        }
+        let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
 
@@ -102,26 +107,7 @@ async fn prometheus_scrapes_the_example_service() {
         .text()
         .await
         .unwrap();
-    let mut check = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::exposition::promtool_check(&promtool, &text).unwrap();
 
     // 2. Every series the contract attributes to this crate is exposed, and the constants
     //    agree with what is exposed.
@@ -136,8 +122,9 @@ async fn prometheus_scrapes_the_example_service() {
         "the contract lists this crate's series"
     );
     for name in &contract {
-        // Client-side series appear only once the service makes outgoing calls.
-        if name.starts_with("http_client_") {
+        // Client-side series appear only once the service makes outgoing calls, pool series
+        // once it reports a connection pool (tests/metrics_producers.rs exposes those).
+        if name.starts_with("http_client_") || name.starts_with("db_client_") {
             assert!(
                 octollm_telemetry::metrics::EXPOSED_SERIES.contains(&name.as_str()),
                 "{name}"
@@ -187,6 +174,7 @@ async fn prometheus_scrapes_the_example_service() {
         Command::new(&prometheus)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--enable-feature=exemplar-storage")
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
@@ -220,4 +208,43 @@ async fn prometheus_scrapes_the_example_service() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(value, REQUESTS.to_string());
+
+    // 4. Prometheus asked for OpenMetrics (the count above parsed from it), stored the
+    //    exemplars, and its exemplar API returns the trace of the request with the known
+    //    traceparent.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let selector =
+        r#"http_server_request_duration_seconds_bucket{job="reflex",http_route="/detect-pii"}"#;
+    let url = format!(
+        "http://127.0.0.1:{prom_port}/api/v1/query_exemplars?query={}&start={}&end={}",
+        percent_encoding::utf8_percent_encode(selector, percent_encoding::NON_ALPHANUMERIC),
+        now - 300,
+        now + 300
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = match client.get(&url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let traces: Vec<&str> = parsed["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|series| series["exemplars"].as_array().into_iter().flatten())
+            .filter_map(|e| e["labels"]["trace_id"].as_str())
+            .collect();
+        if traces.contains(&KNOWN_TRACE) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus has no exemplar with trace {KNOWN_TRACE}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -2,7 +2,9 @@
 
 use super::plan::Plan;
 use super::sampler::Sampler;
-use super::values::{Environment, LogFormat, MetricsExporter, Protocol, TracesExporter};
+use super::values::{
+    Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
+};
 
 /// The configuration with every default and rule applied, as
 /// [`TelemetryConfig::init`](crate::TelemetryConfig::init) will install it; from
@@ -129,5 +131,23 @@ impl Effective {
     #[must_use]
     pub fn warnings(&self) -> &[String] {
         &self.plan.warnings
+    }
+
+    /// Where `tracing` events go besides stdout.
+    #[must_use]
+    pub fn logs_exporter(&self) -> LogsExporter {
+        self.plan.log_export.exporter()
+    }
+
+    /// The URL log records are sent to, when they are exported over OTLP.
+    #[must_use]
+    pub fn logs_endpoint(&self) -> Option<&str> {
+        self.plan.log_export.otlp().map(|o| o.endpoint.as_str())
+    }
+
+    /// The logs' OTLP transport, when they are exported over OTLP.
+    #[must_use]
+    pub fn logs_protocol(&self) -> Option<Protocol> {
+        self.plan.log_export.otlp().map(|o| o.protocol)
     }
 }

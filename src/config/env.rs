@@ -1,7 +1,7 @@
 //! Reading the environment into [`Settings`]: every variable is read, parsed and stored; no
 //! default is applied here. Every malformed value is reported, not only the first.
 
-use super::otlp::{SignalVars, METRICS, TRACES};
+use super::otlp::{SignalVars, LOGS, METRICS, TRACES};
 use super::parse::{self, Vars};
 use super::settings::{BatchOptions, Propagators, Settings, SignalSettings, Sourced};
 #[allow(clippy::wildcard_imports, reason = "the variable names")]
@@ -80,9 +80,18 @@ pub(crate) fn read(reader: &mut Reader<'_>) -> Settings {
     settings.metric_export_interval = reader
         .parse(OTEL_METRIC_EXPORT_INTERVAL, parse::millis)
         .map(|d| Sourced::new(d, OTEL_METRIC_EXPORT_INTERVAL));
+    settings.runtime_metrics = reader.parse(OCTOLLM_RUNTIME_METRICS, parse::boolean);
     settings.propagators = reader.parse(OTEL_PROPAGATORS, parse_propagators);
     settings.traces = signal(reader, &TRACES);
     settings.metrics = signal(reader, &METRICS);
+    settings.logs = signal(reader, &LOGS);
+    settings.logs_exporter = reader.parse(OTEL_LOGS_EXPORTER, parse::word);
+    settings.log_batch = BatchOptions {
+        max_queue_size: reader.parse(OTEL_BLRP_MAX_QUEUE_SIZE, parse::positive),
+        max_export_batch_size: reader.parse(OTEL_BLRP_MAX_EXPORT_BATCH_SIZE, parse::positive),
+        schedule_delay: reader.parse(OTEL_BLRP_SCHEDULE_DELAY, parse::millis),
+        export_timeout: reader.parse(OTEL_BLRP_EXPORT_TIMEOUT, parse::millis),
+    };
     settings.otlp_endpoint = reader
         .get(OTEL_EXPORTER_OTLP_ENDPOINT)
         .map(|v| Sourced::new(v, OTEL_EXPORTER_OTLP_ENDPOINT));

@@ -26,13 +26,16 @@ use tracing_subscriber::fmt::MakeWriter;
 pub use effective::Effective;
 pub(crate) use otlp::OtlpSettings;
 pub(crate) use plan::{
-    BatchSettings, Identity, LogPlan, MetricsPlan, Plan, TracesExport, TracesPlan,
+    BatchSettings, Identity, LogExportPlan, LogPlan, LogsExport, MetricsPlan, Plan, TracesExport,
+    TracesPlan,
 };
 pub use sampler::Sampler;
 pub(crate) use sampler::SamplerSource;
 pub(crate) use settings::Propagators;
 use settings::{Settings, Sourced};
-pub use values::{Compression, Environment, LogFormat, MetricsExporter, Protocol, TracesExporter};
+pub use values::{
+    Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
+};
 
 use crate::error::ConfigError;
 use crate::user_exporter::UserExporter;
@@ -139,7 +142,8 @@ impl TelemetryConfig {
         let env = env::read(&mut reader);
         // The invariants between variables, checked now: code has not changed anything yet.
         let none = Settings::default();
-        reader.check(plan::batch(&env.batch, &none.batch));
+        reader.check(plan::batch(&env.batch, &none.batch, &plan::BSP));
+        reader.check(plan::batch(&env.log_batch, &none.log_batch, &plan::BLRP));
         reader.check(plan::metric_export_interval(&env, &none));
         reader.finish()?;
         Ok(Self {
@@ -286,6 +290,7 @@ impl TelemetryConfig {
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.code.traces.protocol = Some(protocol);
         self.code.metrics.protocol = Some(protocol);
+        self.code.logs.protocol = Some(protocol);
         self
     }
 
@@ -305,6 +310,7 @@ impl TelemetryConfig {
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
         self.code.traces.timeout = Some(timeout);
         self.code.metrics.timeout = Some(timeout);
+        self.code.logs.timeout = Some(timeout);
         self
     }
 
@@ -314,6 +320,7 @@ impl TelemetryConfig {
     pub fn compression(mut self, compression: Compression) -> Self {
         self.code.traces.compression = Some(compression);
         self.code.metrics.compression = Some(compression);
+        self.code.logs.compression = Some(compression);
         self
     }
 
@@ -326,7 +333,8 @@ impl TelemetryConfig {
     pub fn certificate(mut self, ca_pem: impl Into<PathBuf>) -> Self {
         let ca = Sourced::new(ca_pem.into(), "certificate");
         self.code.traces.certificate = Some(ca.clone());
-        self.code.metrics.certificate = Some(ca);
+        self.code.metrics.certificate = Some(ca.clone());
+        self.code.logs.certificate = Some(ca);
         self
     }
 
@@ -343,7 +351,11 @@ impl TelemetryConfig {
     ) -> Self {
         let cert = Sourced::new(cert_pem.into(), "client_certificate");
         let key = Sourced::new(key_pem.into(), "client_certificate");
-        for signal in [&mut self.code.traces, &mut self.code.metrics] {
+        for signal in [
+            &mut self.code.traces,
+            &mut self.code.metrics,
+            &mut self.code.logs,
+        ] {
             signal.client_certificate = Some(cert.clone());
             signal.client_key = Some(key.clone());
         }
@@ -357,6 +369,25 @@ impl TelemetryConfig {
     #[must_use]
     pub fn metrics_exporter(mut self, exporter: MetricsExporter) -> Self {
         self.code.metrics_exporter = Some(exporter);
+        self
+    }
+
+    /// Where `tracing` events go besides the log lines on stdout: [`LogsExporter::Otlp`] adds
+    /// OTLP log records (same endpoint rules as traces, `/v1/logs` for HTTP). Wins over
+    /// `OTEL_LOGS_EXPORTER`; defaults to [`LogsExporter::None`].
+    #[must_use]
+    pub fn logs_exporter(mut self, exporter: LogsExporter) -> Self {
+        self.code.logs_exporter = Some(exporter);
+        self
+    }
+
+    /// Whether the process (`process.cpu.time`, `process.memory.usage`, …) and Tokio runtime
+    /// (`tokio.workers`, `tokio.tasks.alive`, `tokio.global_queue.depth`) metrics are
+    /// exported beside the HTTP metrics. Wins over `OCTOLLM_RUNTIME_METRICS`; defaults to on.
+    /// They are read when the exporter collects, never on a timer of their own.
+    #[must_use]
+    pub fn runtime_metrics(mut self, enabled: bool) -> Self {
+        self.code.runtime_metrics = Some(enabled);
         self
     }
 

@@ -58,6 +58,19 @@ pub(crate) static METRICS: SignalVars = SignalVars {
     path: "/v1/metrics",
 };
 
+pub(crate) static LOGS: SignalVars = SignalVars {
+    endpoint: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+    protocol: OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
+    headers: OTEL_EXPORTER_OTLP_LOGS_HEADERS,
+    timeout: OTEL_EXPORTER_OTLP_LOGS_TIMEOUT,
+    compression: OTEL_EXPORTER_OTLP_LOGS_COMPRESSION,
+    insecure: OTEL_EXPORTER_OTLP_LOGS_INSECURE,
+    certificate: OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE,
+    client_certificate: OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE,
+    client_key: OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY,
+    path: "/v1/logs",
+};
+
 /// What an OTLP exporter of one signal is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OtlpSettings {

@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use super::log_filter;
-use super::otlp::{OtlpSettings, METRICS, TRACES};
+use super::otlp::{OtlpSettings, LOGS, METRICS, TRACES};
 use super::sampler::{Sampler, SamplerSource};
 use super::settings::{BatchOptions, Propagators, Settings, Sourced};
-use super::values::{Environment, LogFormat, MetricsExporter, TracesExporter};
+use super::values::{Environment, LogFormat, LogsExporter, MetricsExporter, TracesExporter};
 #[allow(
     clippy::wildcard_imports,
     reason = "the variable names and their defaults"
@@ -28,7 +28,11 @@ pub(crate) struct Plan {
     pub(crate) sampler_source: SamplerSource,
     pub(crate) traces: TracesPlan,
     pub(crate) metrics: MetricsPlan,
+    /// Whether the process and Tokio runtime instruments are registered.
+    pub(crate) runtime_metrics: bool,
     pub(crate) logs: LogPlan,
+    /// Where `tracing` events go besides the log lines.
+    pub(crate) log_export: LogExportPlan,
     pub(crate) propagators: Propagators,
     pub(crate) sdk_disabled: bool,
     pub(crate) shutdown_timeout: Duration,
@@ -97,6 +101,68 @@ pub(crate) enum MetricsPlan {
     },
 }
 
+/// Where log records go besides stdout.
+#[derive(Debug, Clone)]
+pub(crate) enum LogsExport {
+    None,
+    Console,
+    Otlp(OtlpSettings),
+}
+
+/// The log record pipeline's slice (`OTEL_LOGS_EXPORTER`).
+#[derive(Debug, Clone)]
+pub(crate) struct LogExportPlan {
+    pub(crate) export: LogsExport,
+    pub(crate) batch: BatchSettings,
+}
+
+impl LogExportPlan {
+    pub(crate) fn exporter(&self) -> LogsExporter {
+        match self.export {
+            LogsExport::None => LogsExporter::None,
+            LogsExport::Console => LogsExporter::Console,
+            LogsExport::Otlp(_) => LogsExporter::Otlp,
+        }
+    }
+
+    pub(crate) fn otlp(&self) -> Option<&OtlpSettings> {
+        match &self.export {
+            LogsExport::Otlp(otlp) => Some(otlp),
+            _ => None,
+        }
+    }
+}
+
+/// The names and defaults of one batch processor's variables.
+pub(crate) struct BatchVars {
+    queue: &'static str,
+    batch: &'static str,
+    queue_default: usize,
+    batch_default: usize,
+    delay_default: Duration,
+    timeout_default: Duration,
+}
+
+/// `OTEL_BSP_*`.
+pub(crate) const BSP: BatchVars = BatchVars {
+    queue: OTEL_BSP_MAX_QUEUE_SIZE,
+    batch: OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    queue_default: OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT,
+    batch_default: OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT,
+    delay_default: OTEL_BSP_SCHEDULE_DELAY_DEFAULT,
+    timeout_default: OTEL_BSP_EXPORT_TIMEOUT_DEFAULT,
+};
+
+/// `OTEL_BLRP_*`.
+pub(crate) const BLRP: BatchVars = BatchVars {
+    queue: OTEL_BLRP_MAX_QUEUE_SIZE,
+    batch: OTEL_BLRP_MAX_EXPORT_BATCH_SIZE,
+    queue_default: OTEL_BLRP_MAX_QUEUE_SIZE_DEFAULT,
+    batch_default: OTEL_BLRP_MAX_EXPORT_BATCH_SIZE_DEFAULT,
+    delay_default: OTEL_BLRP_SCHEDULE_DELAY_DEFAULT,
+    timeout_default: OTEL_BLRP_EXPORT_TIMEOUT_DEFAULT,
+};
+
 /// The logs pipeline's slice.
 #[derive(Debug, Clone)]
 pub(crate) struct LogPlan {
@@ -159,7 +225,10 @@ pub(crate) fn resolve(
     ));
     let _ = sampler.validate("sampler").map_err(&mut keep);
     let sdk_disabled = env.sdk_disabled.unwrap_or(OTEL_SDK_DISABLED_DEFAULT);
-    let batch = batch(&env.batch, &code.batch)
+    let batch = batch(&env.batch, &code.batch, &BSP)
+        .map_err(&mut keep)
+        .unwrap_or_default();
+    let log_batch = batch_settings(&env.log_batch, &code.log_batch, &BLRP)
         .map_err(&mut keep)
         .unwrap_or_default();
     let mut warnings = env.warnings.clone();
@@ -169,6 +238,9 @@ pub(crate) fn resolve(
     let metrics = metrics(env, code, sdk_disabled, &mut warnings)
         .map_err(&mut keep)
         .unwrap_or(MetricsPlan::None);
+    let log_export = log_export(env, code, sdk_disabled, &mut warnings)
+        .map_err(&mut keep)
+        .unwrap_or(LogsExport::None);
     let filter = match &code.log_filter {
         Some(code_filter) => log_filter::parse("log_filter", &code_filter.value)
             .map_err(&mut keep)
@@ -199,7 +271,15 @@ pub(crate) fn resolve(
             batch,
         },
         metrics,
+        runtime_metrics: code
+            .runtime_metrics
+            .or(env.runtime_metrics)
+            .unwrap_or(OCTOLLM_RUNTIME_METRICS_DEFAULT),
         logs,
+        log_export: LogExportPlan {
+            export: log_export,
+            batch: log_batch,
+        },
         propagators: code.propagators.or(env.propagators).unwrap_or_default(),
         sdk_disabled,
         shutdown_timeout: code.shutdown_timeout.unwrap_or(SHUTDOWN_TIMEOUT_DEFAULT),
@@ -248,28 +328,44 @@ fn identity(env: &Settings, code: &Settings, instance_id: &str) -> Identity {
     }
 }
 
+/// The batch limits of the variables `names`.
+pub(crate) fn batch(
+    env: &BatchOptions,
+    code: &BatchOptions,
+    names: &BatchVars,
+) -> Result<BatchSettings, ConfigError> {
+    batch_settings(env, code, names)
+}
+
 /// The batch limits. An unset batch size follows a smaller queue size, as the specification
 /// asks; a batch larger than the queue is an error.
-pub(crate) fn batch(env: &BatchOptions, code: &BatchOptions) -> Result<BatchSettings, ConfigError> {
+fn batch_settings(
+    env: &BatchOptions,
+    code: &BatchOptions,
+    names: &BatchVars,
+) -> Result<BatchSettings, ConfigError> {
     let max_queue_size = code
         .max_queue_size
         .or(env.max_queue_size)
-        .unwrap_or(OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
+        .unwrap_or(names.queue_default);
     let max_export_batch_size = code
         .max_export_batch_size
         .or(env.max_export_batch_size)
-        .unwrap_or(OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT.min(max_queue_size));
+        .unwrap_or(names.batch_default.min(max_queue_size));
     let positive = |name, n: usize| match n {
         0 => Err(ConfigError::new(name, "0", "a whole number greater than 0")),
         _ => Ok(()),
     };
-    positive(OTEL_BSP_MAX_QUEUE_SIZE, max_queue_size)?;
-    positive(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, max_export_batch_size)?;
+    positive(names.queue, max_queue_size)?;
+    positive(names.batch, max_export_batch_size)?;
     if max_export_batch_size > max_queue_size {
         return Err(ConfigError::new(
-            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+            names.batch,
             max_export_batch_size.to_string(),
-            format!("a whole number from 1 to {OTEL_BSP_MAX_QUEUE_SIZE} ({max_queue_size})"),
+            format!(
+                "a whole number from 1 to {} ({max_queue_size})",
+                names.queue
+            ),
         ));
     }
     Ok(BatchSettings {
@@ -278,11 +374,11 @@ pub(crate) fn batch(env: &BatchOptions, code: &BatchOptions) -> Result<BatchSett
         schedule_delay: code
             .schedule_delay
             .or(env.schedule_delay)
-            .unwrap_or(OTEL_BSP_SCHEDULE_DELAY_DEFAULT),
+            .unwrap_or(names.delay_default),
         export_timeout: code
             .export_timeout
             .or(env.export_timeout)
-            .unwrap_or(OTEL_BSP_EXPORT_TIMEOUT_DEFAULT),
+            .unwrap_or(names.timeout_default),
     })
 }
 
@@ -366,5 +462,31 @@ fn metrics(
             )?,
             interval,
         },
+    })
+}
+
+/// `OTEL_LOGS_EXPORTER`; `OTEL_SDK_DISABLED=true` turns it off.
+fn log_export(
+    env: &Settings,
+    code: &Settings,
+    sdk_disabled: bool,
+    warnings: &mut Vec<String>,
+) -> Result<LogsExport, ConfigError> {
+    let exporter = code
+        .logs_exporter
+        .or(env.logs_exporter)
+        .unwrap_or(OTEL_LOGS_EXPORTER_DEFAULT);
+    Ok(match exporter {
+        _ if sdk_disabled => LogsExport::None,
+        LogsExporter::None => LogsExport::None,
+        LogsExporter::Console => LogsExport::Console,
+        LogsExporter::Otlp => LogsExport::Otlp(OtlpSettings::resolve(
+            &LOGS,
+            &env.logs,
+            &code.logs,
+            env.otlp_endpoint.as_ref(),
+            code.otlp_endpoint.as_ref(),
+            warnings,
+        )?),
     })
 }

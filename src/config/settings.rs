@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::sampler::{Sampler, SamplerSource};
 use super::values::{
-    Compression, Environment, LogFormat, MetricsExporter, Protocol, TracesExporter,
+    Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
 };
 
 /// A value with the name of the variable or setter it came from, so that an error about it
@@ -81,12 +81,17 @@ pub(crate) struct Settings {
     pub(crate) traces_exporter: Option<TracesExporter>,
     pub(crate) metrics_exporter: Option<MetricsExporter>,
     pub(crate) metric_export_interval: Option<Sourced<Duration>>,
+    pub(crate) runtime_metrics: Option<bool>,
     /// The base endpoint shared by the signals (`OTEL_EXPORTER_OTLP_ENDPOINT`, its
     /// `JAEGER_ENDPOINT` alias, or the `endpoint` setter).
     pub(crate) otlp_endpoint: Option<Sourced<String>>,
     pub(crate) traces: SignalSettings,
     pub(crate) metrics: SignalSettings,
+    pub(crate) logs: SignalSettings,
+    pub(crate) logs_exporter: Option<LogsExporter>,
     pub(crate) batch: BatchOptions,
+    /// The batch log record processor's limits (`OTEL_BLRP_*`).
+    pub(crate) log_batch: BatchOptions,
     pub(crate) propagators: Option<Propagators>,
     pub(crate) log_format: Option<LogFormat>,
     pub(crate) log_filter: Option<Sourced<String>>,

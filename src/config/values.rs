@@ -120,6 +120,35 @@ impl MetricsExporter {
     }
 }
 
+/// Where `tracing` events go besides the log lines on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogsExporter {
+    /// Nowhere else (the default: the JSON lines on stdout are the platform's path into Loki).
+    #[default]
+    None,
+    /// Also as OTLP log records to the collector, with the ids of the span they were written
+    /// in and the service's resource.
+    Otlp,
+    /// Also as readable log records on stderr.
+    Console,
+}
+
+impl Words for LogsExporter {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("none", Self::None),
+        ("otlp", Self::Otlp),
+        ("console", Self::Console),
+    ];
+}
+
+impl LogsExporter {
+    /// The name used by `OTEL_LOGS_EXPORTER`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        self.word()
+    }
+}
+
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -208,6 +237,7 @@ mod tests {
         round_trips::<Environment>();
         round_trips::<TracesExporter>();
         round_trips::<MetricsExporter>();
+        round_trips::<LogsExporter>();
         round_trips::<Protocol>();
         round_trips::<Compression>();
         round_trips::<LogFormat>();

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::values::{
-    Compression, Environment, LogFormat, MetricsExporter, Protocol, TracesExporter,
+    Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
 };
 
 /// `service.name` of the resource; beats `service.name` in [`OTEL_RESOURCE_ATTRIBUTES`].
@@ -179,6 +179,51 @@ pub const OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE: &str =
 /// [`OTEL_EXPORTER_OTLP_CLIENT_KEY`] for metrics.
 pub const OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY";
 
+/// Where `tracing` events go besides stdout: `otlp`, `console` or `none`.
+pub const OTEL_LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
+/// Default of [`OTEL_LOGS_EXPORTER`].
+pub const OTEL_LOGS_EXPORTER_DEFAULT: LogsExporter = LogsExporter::None;
+/// The full URL OTLP log records are sent to, used as it is.
+pub const OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
+/// [`OTEL_EXPORTER_OTLP_PROTOCOL`] for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL";
+/// [`OTEL_EXPORTER_OTLP_HEADERS`] for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_HEADERS: &str = "OTEL_EXPORTER_OTLP_LOGS_HEADERS";
+/// [`OTEL_EXPORTER_OTLP_TIMEOUT`] for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT";
+/// [`OTEL_EXPORTER_OTLP_COMPRESSION`] for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION";
+/// `true`: a logs gRPC endpoint without a scheme is plain text.
+pub const OTEL_EXPORTER_OTLP_LOGS_INSECURE: &str = "OTEL_EXPORTER_OTLP_LOGS_INSECURE";
+/// [`OTEL_EXPORTER_OTLP_CERTIFICATE`] for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE";
+/// [`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`] for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE: &str =
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE";
+/// [`OTEL_EXPORTER_OTLP_CLIENT_KEY`] for logs.
+pub const OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY";
+/// Log records held in memory waiting for export; more are dropped and counted.
+pub const OTEL_BLRP_MAX_QUEUE_SIZE: &str = "OTEL_BLRP_MAX_QUEUE_SIZE";
+/// Default of [`OTEL_BLRP_MAX_QUEUE_SIZE`].
+pub const OTEL_BLRP_MAX_QUEUE_SIZE_DEFAULT: usize = 2048;
+/// Log records per export request, at most the queue size.
+pub const OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE";
+/// Default of [`OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`], or the queue size when that is smaller.
+pub const OTEL_BLRP_MAX_EXPORT_BATCH_SIZE_DEFAULT: usize = 512;
+/// Milliseconds between two log exports.
+pub const OTEL_BLRP_SCHEDULE_DELAY: &str = "OTEL_BLRP_SCHEDULE_DELAY";
+/// Default of [`OTEL_BLRP_SCHEDULE_DELAY`].
+pub const OTEL_BLRP_SCHEDULE_DELAY_DEFAULT: Duration = Duration::from_secs(1);
+/// Milliseconds one log export may take in all.
+pub const OTEL_BLRP_EXPORT_TIMEOUT: &str = "OTEL_BLRP_EXPORT_TIMEOUT";
+/// Default of [`OTEL_BLRP_EXPORT_TIMEOUT`].
+pub const OTEL_BLRP_EXPORT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// `false`: no process and Tokio runtime metrics (`process.*`, `tokio.*`).
+pub const OCTOLLM_RUNTIME_METRICS: &str = "OCTOLLM_RUNTIME_METRICS";
+/// Default of [`OCTOLLM_RUNTIME_METRICS`].
+pub const OCTOLLM_RUNTIME_METRICS_DEFAULT: bool = true;
+
 /// Every variable the crate reads, in the order of the crate documentation's table.
 pub const ALL: &[&str] = &[
     OTEL_SERVICE_NAME,
@@ -223,6 +268,21 @@ pub const ALL: &[&str] = &[
     LOG_FORMAT,
     OTEL_METRICS_EXPORTER,
     OTEL_METRIC_EXPORT_INTERVAL,
+    OCTOLLM_RUNTIME_METRICS,
+    OTEL_LOGS_EXPORTER,
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
+    OTEL_EXPORTER_OTLP_LOGS_HEADERS,
+    OTEL_EXPORTER_OTLP_LOGS_TIMEOUT,
+    OTEL_EXPORTER_OTLP_LOGS_COMPRESSION,
+    OTEL_EXPORTER_OTLP_LOGS_INSECURE,
+    OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY,
+    OTEL_BLRP_MAX_QUEUE_SIZE,
+    OTEL_BLRP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BLRP_SCHEDULE_DELAY,
+    OTEL_BLRP_EXPORT_TIMEOUT,
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
     OTEL_EXPORTER_OTLP_METRICS_HEADERS,

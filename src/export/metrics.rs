@@ -123,22 +123,40 @@ fn register_pipeline_counters(provider: &SdkMeterProvider, counters: &Arc<Counte
             .with_callback(move |observer| observer.observe(read(&counters.snapshot()), &[]))
             .build();
     };
-    let dropped = Arc::clone(counters);
-    meter
-        .u64_observable_counter("octollm.telemetry.spans.dropped")
-        .with_description("Spans that never reached the collector, by reason")
-        .with_callback(move |observer| {
-            let s = dropped.snapshot();
-            observer.observe(
-                s.dropped_spans,
-                &[KeyValue::new(LABEL_REASON, REASON_QUEUE_FULL)],
-            );
-            observer.observe(
-                s.failed_spans,
-                &[KeyValue::new(LABEL_REASON, REASON_EXPORT_FAILED)],
-            );
-        })
-        .build();
+    let by_reason =
+        |name: &'static str, description: &'static str, read: fn(&ExportStats) -> (u64, u64)| {
+            let counters = Arc::clone(counters);
+            meter
+                .u64_observable_counter(name)
+                .with_description(description)
+                .with_callback(move |observer| {
+                    let (queue_full, export_failed) = read(&counters.snapshot());
+                    observer.observe(
+                        queue_full,
+                        &[KeyValue::new(LABEL_REASON, REASON_QUEUE_FULL)],
+                    );
+                    observer.observe(
+                        export_failed,
+                        &[KeyValue::new(LABEL_REASON, REASON_EXPORT_FAILED)],
+                    );
+                })
+                .build();
+        };
+    by_reason(
+        "octollm.telemetry.spans.dropped",
+        "Spans that never reached the collector, by reason",
+        |s| (s.dropped_spans, s.failed_spans),
+    );
+    by_reason(
+        "octollm.telemetry.logs.dropped",
+        "Log records that never reached the collector, by reason",
+        |s| (s.dropped_logs, s.failed_logs),
+    );
+    observe(
+        "octollm.telemetry.logs.exported",
+        "Log records accepted by the collector",
+        |s| s.exported_logs,
+    );
     observe(
         "octollm.telemetry.spans.exported",
         "Spans accepted by the collector",

@@ -1,10 +1,11 @@
-//! The export pipelines of both signals: the trace pipeline with the crate's batch processor,
-//! the metric pipeline, and the OTLP exporters they drive on the export runtime.
+//! The export pipelines: traces and log records through the crate's batch processor, the
+//! metric pipeline, and the OTLP exporters they drive on the export runtime.
 
 mod console;
 mod exporter;
 #[cfg(feature = "http-proto")]
 mod http_client;
+pub(crate) mod logs;
 pub(crate) mod metrics;
 mod otlp;
 mod processor;

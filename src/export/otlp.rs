@@ -116,3 +116,5 @@ macro_rules! otlp_builders {
 otlp_builders!(spans, opentelemetry_otlp::SpanExporter);
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 otlp_builders!(metrics, opentelemetry_otlp::MetricExporter);
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+otlp_builders!(logs, opentelemetry_otlp::LogExporter);

@@ -1,8 +1,9 @@
-//! A batch span processor that never blocks the application and counts what it drops.
+//! The batch processors of spans and log records: they never block the application and
+//! count what they drop.
 //!
-//! Finished spans go through a bounded queue to a task on the export runtime
-//! ([`super::ExportRuntime`]), which batches and exports them. `on_end` only tries to enqueue:
-//! when the queue is full the span is dropped and counted.
+//! Finished spans (and emitted log records) go through a bounded queue to a task on the export
+//! runtime ([`super::ExportRuntime`]), which batches and exports them. The application side
+//! only tries to enqueue: when the queue is full the item is dropped and counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
@@ -17,7 +18,7 @@ use tracing::dispatcher::WeakDispatch;
 
 use crate::config::BatchSettings;
 
-/// Running totals of the span pipeline; read them with
+/// Running totals of the span and log pipelines; read them with
 /// [`TelemetryGuard::export_stats`](crate::TelemetryGuard::export_stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -28,8 +29,16 @@ pub struct ExportStats {
     pub exported_spans: u64,
     /// Spans lost in failed or timed-out export requests.
     pub failed_spans: u64,
-    /// Export requests that failed or timed out.
+    /// Span export requests that failed or timed out.
     pub failed_exports: u64,
+    /// Log records dropped because the log export queue was full (`OTEL_LOGS_EXPORTER`).
+    pub dropped_logs: u64,
+    /// Log records the exporter accepted.
+    pub exported_logs: u64,
+    /// Log records lost in failed or timed-out export requests.
+    pub failed_logs: u64,
+    /// Log export requests that failed or timed out.
+    pub failed_log_exports: u64,
 }
 
 impl ExportStats {
@@ -39,25 +48,95 @@ impl ExportStats {
     pub fn lost_spans(&self) -> u64 {
         self.dropped_spans + self.failed_spans
     }
+
+    /// Log records that never reached the collector: dropped plus failed.
+    pub fn lost_logs(&self) -> u64 {
+        self.dropped_logs + self.failed_logs
+    }
 }
 
-/// Shared counters; the application threads only touch `dropped`.
+/// The totals of one signal; the application threads only touch `dropped`.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct SignalCounters {
     dropped: AtomicU64,
     exported: AtomicU64,
-    failed_spans: AtomicU64,
+    failed: AtomicU64,
     failed_exports: AtomicU64,
+}
+
+/// Shared counters of both pipelines.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) spans: SignalCounters,
+    pub(crate) logs: SignalCounters,
 }
 
 impl Counters {
     pub(crate) fn snapshot(&self) -> ExportStats {
+        let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ExportStats {
-            dropped_spans: self.dropped.load(Ordering::Relaxed),
-            exported_spans: self.exported.load(Ordering::Relaxed),
-            failed_spans: self.failed_spans.load(Ordering::Relaxed),
-            failed_exports: self.failed_exports.load(Ordering::Relaxed),
+            dropped_spans: read(&self.spans.dropped),
+            exported_spans: read(&self.spans.exported),
+            failed_spans: read(&self.spans.failed),
+            failed_exports: read(&self.spans.failed_exports),
+            dropped_logs: read(&self.logs.dropped),
+            exported_logs: read(&self.logs.exported),
+            failed_logs: read(&self.logs.failed),
+            failed_log_exports: read(&self.logs.failed_exports),
         }
+    }
+}
+
+/// What one pipeline exports, and how its warnings read.
+pub(crate) trait Sink: Send + 'static {
+    /// One queued item.
+    type Item: Send + 'static;
+    /// Its counters among the pipeline's.
+    fn counters(all: &Counters) -> &SignalCounters;
+    /// Writes the warning about a failed export request.
+    fn warn_failed(error: &OTelSdkError, items: u64, failed_exports_total: u64);
+    /// Writes the warning about a full queue.
+    fn warn_queue_full(dropped_total: u64, since: u64, max_queue_size: usize);
+    /// Exports one batch.
+    fn export(
+        &mut self,
+        batch: Vec<Self::Item>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send;
+    /// Shuts the exporter down.
+    fn shutdown_with_timeout(&mut self, timeout: Duration) -> OTelSdkResult;
+}
+
+/// The span exporter as a [`Sink`].
+pub(crate) struct Spans<E>(pub(crate) E);
+
+impl<E: SpanExporter + 'static> Sink for Spans<E> {
+    type Item = SpanData;
+    fn warn_failed(error: &OTelSdkError, spans: u64, failed_exports_total: u64) {
+        tracing::warn!(
+            target: "octollm_telemetry",
+            error = %error,
+            spans,
+            failed_exports_total,
+            "span export failed; the spans of this batch are lost"
+        );
+    }
+    fn warn_queue_full(dropped_spans_total: u64, since: u64, max_queue_size: usize) {
+        tracing::warn!(
+            target: "octollm_telemetry",
+            dropped_spans_total,
+            dropped_since_last_warning = since,
+            max_queue_size,
+            "span export queue full: spans dropped (raise OTEL_BSP_MAX_QUEUE_SIZE or check the collector)"
+        );
+    }
+    fn counters(all: &Counters) -> &SignalCounters {
+        &all.spans
+    }
+    async fn export(&mut self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.export(batch).await
+    }
+    fn shutdown_with_timeout(&mut self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
     }
 }
 
@@ -74,37 +153,31 @@ enum Control {
     Shutdown(Instant, std_mpsc::SyncSender<OTelSdkResult>),
 }
 
-/// The [`SpanProcessor`] half that lives with the tracer provider.
+/// The application half of a pipeline: the bounded queue and the control channel to its
+/// export task.
 #[derive(Debug)]
-pub(crate) struct BatchProcessor {
-    spans: mpsc::Sender<SpanData>,
+pub(crate) struct BatchQueue<T> {
+    items: mpsc::Sender<T>,
     control: mpsc::UnboundedSender<Control>,
     counters: Arc<Counters>,
+    dropped: fn(&Counters) -> &SignalCounters,
     flush_timeout: Duration,
 }
 
-impl BatchProcessor {
-    /// Builds the exporter on the export runtime with `make_exporter` and starts the export
-    /// task there.
-    pub(crate) fn spawn(
+impl<T: Send + 'static> BatchQueue<T> {
+    /// Starts the export task of `sink` on `runtime`.
+    pub(crate) fn spawn<S: Sink<Item = T>>(
         runtime: &super::runtime::ExportRuntime,
-        make_exporter: super::exporter::ExporterFactory,
-        resource: &Resource,
+        sink: S,
         settings: BatchSettings,
         counters: Arc<Counters>,
         warn_sink: WarnSink,
         flush_timeout: Duration,
-    ) -> Result<Self, crate::error::InitError> {
-        let exporter_error = |e| crate::error::InitError::exporter(crate::error::Signal::Traces, e);
-        let mut exporter = runtime
-            .run_on(make_exporter)
-            .map_err(exporter_error)?
-            .map_err(exporter_error)?;
-        exporter.set_resource(resource);
-        let (spans, spans_rx) = mpsc::channel(settings.max_queue_size);
+    ) -> Self {
+        let (items, items_rx) = mpsc::channel(settings.max_queue_size);
         let (control, control_rx) = mpsc::unbounded_channel();
         let worker = Worker {
-            exporter,
+            sink,
             settings,
             counters: Arc::clone(&counters),
             warn_sink,
@@ -112,13 +185,32 @@ impl BatchProcessor {
             last_drop_warning: None,
             last_failure_warning: None,
         };
-        runtime.spawn(worker.run(spans_rx, control_rx));
-        Ok(Self {
-            spans,
+        runtime.spawn(worker.run(items_rx, control_rx));
+        Self {
+            items,
             control,
             counters,
+            dropped: S::counters,
             flush_timeout,
-        })
+        }
+    }
+
+    /// Enqueues `item`, or drops and counts it when the queue is full.
+    pub(crate) fn push(&self, item: T) {
+        if self.items.try_send(item).is_err() {
+            (self.dropped)(&self.counters)
+                .dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn force_flush(&self) -> OTelSdkResult {
+        self.request(Control::Flush, self.flush_timeout)
+    }
+
+    pub(crate) fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        self.request(|tx| Control::Shutdown(deadline, tx), timeout)
     }
 
     fn request(
@@ -138,25 +230,54 @@ impl BatchProcessor {
     }
 }
 
+/// The [`SpanProcessor`] half that lives with the tracer provider.
+#[derive(Debug)]
+pub(crate) struct BatchProcessor(BatchQueue<SpanData>);
+
+impl BatchProcessor {
+    /// Builds the exporter on the export runtime with `make_exporter` and starts the export
+    /// task there.
+    pub(crate) fn spawn(
+        runtime: &super::runtime::ExportRuntime,
+        make_exporter: super::exporter::ExporterFactory,
+        resource: &Resource,
+        settings: BatchSettings,
+        counters: Arc<Counters>,
+        warn_sink: WarnSink,
+        flush_timeout: Duration,
+    ) -> Result<Self, crate::error::InitError> {
+        let exporter_error = |e| crate::error::InitError::exporter(crate::error::Signal::Traces, e);
+        let mut exporter = runtime
+            .run_on(make_exporter)
+            .map_err(exporter_error)?
+            .map_err(exporter_error)?;
+        exporter.set_resource(resource);
+        Ok(Self(BatchQueue::spawn(
+            runtime,
+            Spans(exporter),
+            settings,
+            counters,
+            warn_sink,
+            flush_timeout,
+        )))
+    }
+}
+
 impl SpanProcessor for BatchProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        if self.spans.try_send(span).is_err() {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if span.span_context.is_sampled() {
+            self.0.push(span);
         }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.request(Control::Flush, self.flush_timeout)
+        self.0.force_flush()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let deadline = Instant::now() + timeout;
-        self.request(|tx| Control::Shutdown(deadline, tx), timeout)
+        self.0.shutdown_with_timeout(timeout)
     }
 
     fn set_resource(&mut self, _resource: &Resource) {
@@ -165,8 +286,8 @@ impl SpanProcessor for BatchProcessor {
     }
 }
 
-struct Worker<E> {
-    exporter: E,
+struct Worker<S> {
+    sink: S,
     settings: BatchSettings,
     counters: Arc<Counters>,
     warn_sink: WarnSink,
@@ -175,14 +296,18 @@ struct Worker<E> {
     last_failure_warning: Option<Instant>,
 }
 
-impl<E: SpanExporter> Worker<E> {
+impl<S: Sink> Worker<S> {
+    fn counters(&self) -> &SignalCounters {
+        S::counters(&self.counters)
+    }
+
     async fn run(
         mut self,
-        mut spans: mpsc::Receiver<SpanData>,
+        mut spans: mpsc::Receiver<S::Item>,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         let max_batch = self.settings.max_export_batch_size;
-        let mut batch: Vec<SpanData> = Vec::with_capacity(max_batch);
+        let mut batch: Vec<S::Item> = Vec::with_capacity(max_batch);
         let mut ticker =
             tokio::time::interval(self.settings.schedule_delay.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -199,7 +324,7 @@ impl<E: SpanExporter> Worker<E> {
                         spans.close();
                         let mut result = self.drain(&mut spans, &mut batch, deadline).await;
                         let left = deadline.saturating_duration_since(Instant::now());
-                        if let Err(e) = self.exporter.shutdown_with_timeout(left) {
+                        if let Err(e) = self.sink.shutdown_with_timeout(left) {
                             result = result.and(Err(e));
                         }
                         self.warn_about_drops(true);
@@ -237,8 +362,8 @@ impl<E: SpanExporter> Worker<E> {
     /// Exports everything queued so far, batch by batch, until `deadline`.
     async fn drain(
         &mut self,
-        spans: &mut mpsc::Receiver<SpanData>,
-        batch: &mut Vec<SpanData>,
+        spans: &mut mpsc::Receiver<S::Item>,
+        batch: &mut Vec<S::Item>,
         deadline: Instant,
     ) -> OTelSdkResult {
         let mut result = Ok(());
@@ -261,13 +386,13 @@ impl<E: SpanExporter> Worker<E> {
                 while spans.try_recv().is_ok() {
                     lost += 1;
                 }
-                self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+                self.counters().dropped.fetch_add(lost, Ordering::Relaxed);
                 return result.and(Err(OTelSdkError::Timeout(self.settings.export_timeout)));
             }
         }
     }
 
-    async fn export(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> OTelSdkResult {
+    async fn export(&mut self, batch: &mut Vec<S::Item>, deadline: Instant) -> OTelSdkResult {
         let count = batch.len() as u64;
         let spans = std::mem::replace(
             batch,
@@ -276,29 +401,23 @@ impl<E: SpanExporter> Worker<E> {
         let limit = deadline
             .saturating_duration_since(Instant::now())
             .min(self.settings.export_timeout);
-        let result = match tokio::time::timeout(limit, self.exporter.export(spans)).await {
+        let result = match tokio::time::timeout(limit, self.sink.export(spans)).await {
             Ok(result) => result,
             Err(_) => Err(OTelSdkError::Timeout(limit)),
         };
         match &result {
             Ok(()) => {
-                self.counters.exported.fetch_add(count, Ordering::Relaxed);
+                self.counters().exported.fetch_add(count, Ordering::Relaxed);
             }
             Err(e) => {
-                self.counters
-                    .failed_spans
-                    .fetch_add(count, Ordering::Relaxed);
-                let failures = self.counters.failed_exports.fetch_add(1, Ordering::Relaxed) + 1;
+                self.counters().failed.fetch_add(count, Ordering::Relaxed);
+                let failures = self
+                    .counters()
+                    .failed_exports
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
                 if due(&mut self.last_failure_warning) {
-                    self.warn(|| {
-                        tracing::warn!(
-                            target: "octollm_telemetry",
-                            error = %e,
-                            spans = count,
-                            failed_exports_total = failures,
-                            "span export failed; the spans of this batch are lost"
-                        );
-                    });
+                    self.warn(|| S::warn_failed(e, count, failures));
                 }
             }
         }
@@ -306,20 +425,12 @@ impl<E: SpanExporter> Worker<E> {
     }
 
     fn warn_about_drops(&mut self, final_report: bool) {
-        let dropped = self.counters.dropped.load(Ordering::Relaxed);
+        let dropped = self.counters().dropped.load(Ordering::Relaxed);
         if dropped > self.warned_dropped && (final_report || due(&mut self.last_drop_warning)) {
             let since = dropped - self.warned_dropped;
             self.warned_dropped = dropped;
             let queue = self.settings.max_queue_size;
-            self.warn(|| {
-                tracing::warn!(
-                    target: "octollm_telemetry",
-                    dropped_spans_total = dropped,
-                    dropped_since_last_warning = since,
-                    max_queue_size = queue,
-                    "span export queue full: spans dropped (raise OTEL_BSP_MAX_QUEUE_SIZE or check the collector)"
-                );
-            });
+            self.warn(|| S::warn_queue_full(dropped, since, queue));
         }
     }
 

@@ -36,6 +36,7 @@ mod filter;
 mod json;
 mod pretty;
 
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::registry::LookupSpan;
@@ -46,6 +47,45 @@ pub(crate) use json::hex_into;
 pub use json::{JsonFormat, RESERVED_KEYS};
 
 use crate::config::{LogFormat, LogPlan};
+
+/// The crates whose events are never exported as log records: the export path itself (its
+/// events about an export would make more exports) and the crate's own pipeline warnings.
+const NOT_RECORDED: &[&str] = &[
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "opentelemetry_http",
+    "octollm_telemetry",
+    "tonic",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tower",
+    "reqwest",
+    "rustls",
+];
+
+fn recorded(target: &str) -> bool {
+    !NOT_RECORDED.iter().any(|crate_name| {
+        target
+            .strip_prefix(crate_name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+/// The layer that turns `tracing` events into OpenTelemetry log records (severity, body,
+/// typed attributes, the ids of the span they were written in), except the events of the
+/// crates in [`NOT_RECORDED`].
+pub(crate) fn record_layer<S>(provider: &SdkLoggerProvider) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            recorded(meta.target())
+        }))
+        .boxed()
+}
 
 /// The log-line layer of `plan`: JSON or pretty lines to `writer`.
 ///
@@ -66,5 +106,23 @@ where
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
             .with_writer(writer)
             .boxed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_export_path_is_not_recorded() {
+        for target in [
+            "opentelemetry_sdk",
+            "h2::codec",
+            "octollm_telemetry",
+            "tonic::transport",
+        ] {
+            assert!(!super::recorded(target), "{target}");
+        }
+        for target in ["reflex_service", "hyperion", "my_app::db", "towerd"] {
+            assert!(super::recorded(target), "{target}");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests: external tools and loopback ports.
 #![allow(dead_code)]
 
+pub mod exposition;
 pub mod fault;
 pub mod http;
+pub mod lines;
 pub mod metrics_push;
 pub mod no_export;
 pub mod promql;

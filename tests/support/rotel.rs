@@ -367,6 +367,8 @@ impl Rotel {
             .args([
                 "--debug-log",
                 "metrics",
+                "--debug-log",
+                "logs",
                 "--debug-log-verbosity",
                 "detailed",
             ])

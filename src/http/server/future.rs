@@ -141,6 +141,14 @@ impl RequestState {
                 outcome.error_type.as_deref(),
             );
             instruments.duration.record(duration.as_secs_f64(), &labels);
+            #[cfg(feature = "prometheus")]
+            if crate::metrics::exemplars::enabled() {
+                crate::metrics::exemplars::record(
+                    &labels,
+                    duration.as_secs_f64(),
+                    span.span_context(),
+                );
+            }
             instruments
                 .active
                 .add(self.request.method, self.request.scheme, -1);

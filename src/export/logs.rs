@@ -1,0 +1,224 @@
+//! The log record pipeline (`OTEL_LOGS_EXPORTER`): the logger provider with the crate's batch
+//! processor in front of an OTLP or console exporter, on the export runtime, with the same
+//! guarantees as spans (bounded queue, never blocking, drops counted, flushed by shutdown
+//! within its deadline).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{
+    LogBatch, LogExporter, LogProcessor, SdkLogRecord, SdkLoggerProvider,
+};
+use opentelemetry_sdk::Resource;
+
+use super::processor::{BatchQueue, Counters, SignalCounters, Sink, WarnSink};
+use super::runtime::ExportRuntime;
+use crate::config::{LogExportPlan, LogsExport};
+use crate::error::{BoxError, InitError, Signal};
+
+/// The exporters of log records.
+#[derive(Debug)]
+enum AnyLogExporter {
+    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    Otlp(Box<opentelemetry_otlp::LogExporter>),
+    Console(ConsoleLogExporter),
+}
+
+impl LogExporter for AnyLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            AnyLogExporter::Otlp(e) => e.export(batch).await,
+            AnyLogExporter::Console(e) => e.export(batch).await,
+        }
+    }
+
+    #[cfg_attr(
+        not(any(feature = "grpc", feature = "http-proto")),
+        allow(unused_variables, reason = "only the OTLP exporter takes it")
+    )]
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            AnyLogExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
+            AnyLogExporter::Console(_) => Ok(()),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        match self {
+            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            AnyLogExporter::Otlp(e) => e.set_resource(resource),
+            AnyLogExporter::Console(e) => {
+                e.service = resource
+                    .get(&opentelemetry::Key::from_static_str("service.name"))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
+
+/// One queued record with its scope.
+type Item = Box<(SdkLogRecord, InstrumentationScope)>;
+
+struct Logs(AnyLogExporter);
+
+impl Sink for Logs {
+    type Item = Item;
+
+    fn counters(all: &Counters) -> &SignalCounters {
+        &all.logs
+    }
+
+    fn warn_failed(error: &OTelSdkError, log_records: u64, failed_exports_total: u64) {
+        tracing::warn!(
+            target: "octollm_telemetry",
+            error = %error,
+            log_records,
+            failed_exports_total,
+            "log export failed; the log records of this batch are lost"
+        );
+    }
+
+    fn warn_queue_full(dropped_logs_total: u64, since: u64, max_queue_size: usize) {
+        tracing::warn!(
+            target: "octollm_telemetry",
+            dropped_logs_total,
+            dropped_since_last_warning = since,
+            max_queue_size,
+            "log export queue full: log records dropped (raise OTEL_BLRP_MAX_QUEUE_SIZE or check the collector)"
+        );
+    }
+
+    async fn export(&mut self, batch: Vec<Item>) -> OTelSdkResult {
+        let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+            batch.iter().map(|item| (&item.0, &item.1)).collect();
+        self.0.export(LogBatch::new(&refs)).await
+    }
+
+    fn shutdown_with_timeout(&mut self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+}
+
+/// The [`LogProcessor`] that enqueues a copy of each record.
+#[derive(Debug)]
+struct LogQueue(BatchQueue<Item>);
+
+impl LogProcessor for LogQueue {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        self.0.push(Box::new((record.clone(), scope.clone())));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+}
+
+/// The logger provider of `plan`, or `None` when log records are not exported.
+pub(crate) fn provider(
+    plan: &LogExportPlan,
+    resource: &Resource,
+    runtime: &ExportRuntime,
+    counters: &Arc<Counters>,
+    warn_sink: WarnSink,
+    flush_timeout: Duration,
+) -> Result<Option<SdkLoggerProvider>, InitError> {
+    let make: Box<dyn FnOnce() -> Result<AnyLogExporter, BoxError> + Send> = match &plan.export {
+        LogsExport::None => return Ok(None),
+        LogsExport::Console => {
+            Box::new(|| Ok(AnyLogExporter::Console(ConsoleLogExporter::default())))
+        }
+        LogsExport::Otlp(settings) => {
+            let settings = settings.clone();
+            let handle = runtime.handle().clone();
+            Box::new(move || otlp(&settings, handle))
+        }
+    };
+    let error = |e| InitError::exporter(Signal::Logs, e);
+    let mut exporter = runtime.run_on(make).map_err(error)?.map_err(error)?;
+    exporter.set_resource(resource);
+    let queue = BatchQueue::spawn(
+        runtime,
+        Logs(exporter),
+        plan.batch,
+        Arc::clone(counters),
+        warn_sink,
+        flush_timeout,
+    );
+    Ok(Some(
+        SdkLoggerProvider::builder()
+            .with_resource(resource.clone())
+            .with_log_processor(LogQueue(queue))
+            .build(),
+    ))
+}
+
+#[cfg_attr(
+    not(any(feature = "grpc", feature = "http-proto")),
+    allow(clippy::needless_pass_by_value, reason = "the transports take it")
+)]
+fn otlp(
+    settings: &crate::config::OtlpSettings,
+    runtime: tokio::runtime::Handle,
+) -> Result<AnyLogExporter, BoxError> {
+    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    return super::otlp::logs(settings, runtime).map(|e| AnyLogExporter::Otlp(Box::new(e)));
+    #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+    {
+        drop(runtime);
+        Err(super::otlp::missing_feature(settings))
+    }
+}
+
+/// `OTEL_LOGS_EXPORTER=console`: one line per record on stderr.
+#[derive(Debug, Default)]
+struct ConsoleLogExporter {
+    service: String,
+}
+
+impl ConsoleLogExporter {
+    fn render(&self, record: &SdkLogRecord, out: &mut String) {
+        let _ = write!(
+            out,
+            "[log] {} service={}",
+            record.severity_text().unwrap_or("-"),
+            self.service
+        );
+        if let Some(tc) = record.trace_context() {
+            let _ = write!(out, " trace_id={} span_id={}", tc.trace_id, tc.span_id);
+        }
+        if let Some(target) = record.target() {
+            let _ = write!(out, " target={target}");
+        }
+        if let Some(body) = record.body() {
+            let _ = write!(out, " body={body:?}");
+        }
+        for (key, value) in record.attributes_iter() {
+            let _ = write!(out, " {key}={value:?}");
+        }
+        out.push('\n');
+    }
+}
+
+impl LogExporter for ConsoleLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let mut out = String::new();
+        for (record, _) in batch.iter() {
+            self.render(record, &mut out);
+        }
+        std::io::stderr()
+            .lock()
+            .write_all(out.as_bytes())
+            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
+    }
+}

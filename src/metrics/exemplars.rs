@@ -1,0 +1,170 @@
+//! Exemplars of the server duration histogram: for each series and bucket, the last sampled
+//! request that fell in it (trace id, span id, value, time), kept beside the SDK's histogram
+//! (which records none) and written by the OpenMetrics encoder.
+//!
+//! A series is identified by a hash of its label pairs that does not depend on their order,
+//! computed from the recorded attributes (names with `.` read as `_`, as Prometheus shows
+//! them) and from the exposed labels alike, so neither side allocates.
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::SpanContext;
+use opentelemetry::{KeyValue, Value};
+
+use super::DURATION_BUCKETS;
+
+/// Slots per series: one per bucket and `+Inf`.
+pub(crate) const SLOTS: usize = DURATION_BUCKETS.len() + 1;
+/// The most series kept; beyond, new series get no exemplar (the SDK bounds series as well).
+const MAX_SERIES: usize = 4096;
+
+/// One exemplar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Exemplar {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) value: f64,
+    /// Seconds since the Unix epoch.
+    pub(crate) time: f64,
+}
+
+type Slots = [Option<Exemplar>; SLOTS];
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+fn store() -> &'static Mutex<HashMap<u64, Slots>> {
+    static STORE: OnceLock<Mutex<HashMap<u64, Slots>>> = OnceLock::new();
+    STORE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Turns recording on: a pipeline serves the Prometheus endpoint.
+pub(crate) fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether exemplars are recorded.
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// One label pair's hash, the name read with `.` as `_`.
+fn pair_hash(name: &str, value: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for b in name.bytes() {
+        h.write_u8(if b == b'.' { b'_' } else { b });
+    }
+    h.write_u8(0xff);
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// The series hash of exposed label pairs (`le` and the exporter's scope labels left out).
+pub(crate) fn series_of<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    labels
+        .filter(|(name, _)| *name != "le" && !name.starts_with("otel_scope_"))
+        .fold(0, |acc, (name, value)| {
+            acc.wrapping_add(pair_hash(name, value.as_bytes()))
+        })
+}
+
+/// The series hash of recorded attributes.
+fn series_of_attributes(attributes: &[KeyValue]) -> u64 {
+    attributes.iter().fold(0u64, |acc, kv| {
+        let h = match &kv.value {
+            Value::I64(n) => pair_hash(kv.key.as_str(), itoa::Buffer::new().format(*n).as_bytes()),
+            Value::String(s) => pair_hash(kv.key.as_str(), s.as_str().as_bytes()),
+            other => pair_hash(kv.key.as_str(), other.as_str().as_bytes()),
+        };
+        acc.wrapping_add(h)
+    })
+}
+
+/// The bucket slot of `value`: the first bound it does not exceed, else `+Inf`.
+fn slot(value: f64) -> usize {
+    DURATION_BUCKETS
+        .iter()
+        .position(|bound| value <= *bound)
+        .unwrap_or(DURATION_BUCKETS.len())
+}
+
+/// Keeps `value` of a sampled request as the exemplar of its series and bucket.
+pub(crate) fn record(attributes: &[KeyValue], value: f64, sc: &SpanContext) {
+    if !sc.is_sampled() {
+        return;
+    }
+    let exemplar = Exemplar {
+        trace_id: sc.trace_id().to_bytes(),
+        span_id: sc.span_id().to_bytes(),
+        value,
+        time: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+    };
+    let key = series_of_attributes(attributes);
+    let Ok(mut series) = store().lock() else {
+        return;
+    };
+    if series.len() >= MAX_SERIES && !series.contains_key(&key) {
+        return;
+    }
+    series.entry(key).or_insert([None; SLOTS])[slot(value)] = Some(exemplar);
+}
+
+/// The exemplars of a series, by slot.
+pub(crate) fn of_series(series: u64) -> Option<Slots> {
+    store().lock().ok()?.get(&series).copied()
+}
+
+/// The slot of a bucket's upper bound.
+pub(crate) fn slot_of_bound(bound: f64) -> Option<usize> {
+    if bound.is_infinite() {
+        return Some(DURATION_BUCKETS.len());
+    }
+    DURATION_BUCKETS
+        .iter()
+        .position(|b| (*b - bound).abs() < 1e-12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_and_label_hashes_agree_in_any_order() {
+        let attributes = [
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("http.response.status_code", 200_i64),
+            KeyValue::new("http.route", "/items/{id}"),
+        ];
+        let labels = [
+            ("le", "0.1"),
+            ("http_route", "/items/{id}"),
+            ("http_response_status_code", "200"),
+            ("http_request_method", "GET"),
+        ];
+        assert_eq!(
+            series_of_attributes(&attributes),
+            series_of(labels.iter().copied())
+        );
+        let other = [("http_route", "/other"), ("http_request_method", "GET")];
+        assert_ne!(
+            series_of_attributes(&attributes),
+            series_of(other.iter().copied())
+        );
+    }
+
+    #[test]
+    fn values_land_in_their_bucket() {
+        assert_eq!(slot(0.001), 0);
+        assert_eq!(slot(0.005), 0);
+        assert_eq!(slot(0.006), 1);
+        assert_eq!(slot(99.0), DURATION_BUCKETS.len());
+        assert_eq!(slot_of_bound(0.005), Some(0));
+        assert_eq!(slot_of_bound(f64::INFINITY), Some(DURATION_BUCKETS.len()));
+        assert_eq!(slot_of_bound(0.3), None);
+    }
+}
