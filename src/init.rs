@@ -138,7 +138,7 @@ fn assemble(
 /// and runtime instruments.
 fn metric_extras(plan: &Plan, meters: &export::metrics::MeterPipeline) {
     #[cfg(feature = "prometheus")]
-    if meters.prometheus.is_some() {
+    if meters.prometheus.is_some() && plan.exemplars {
         crate::metrics::exemplars::enable();
     }
     if plan.runtime_metrics {

@@ -46,6 +46,7 @@
 //! Prometheus adds `namespace`, `pod`, `container` and `service` from Kubernetes service
 //! discovery (see the monitoring stack's README).
 
+mod buckets;
 mod cache;
 #[cfg(feature = "prometheus")]
 pub(crate) mod exemplars;
@@ -53,6 +54,7 @@ pub(crate) mod exemplars;
 mod openmetrics;
 mod pool;
 
+pub use buckets::DURATION_BUCKETS;
 pub use cache::CacheMetrics;
 pub use pool::{ConnectionPoolMetrics, PoolStats};
 
@@ -173,11 +175,6 @@ pub const EXPOSED_SERIES: &[&str] = &[
     DB_CLIENT_CONNECTION_WAIT_TIME_COUNT,
     DB_CLIENT_CONNECTION_TIMEOUTS_TOTAL,
     CACHE_LOOKUPS_TOTAL,
-];
-
-/// The duration histogram's bucket boundaries in seconds (the semantic conventions' advice).
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
 /// The current metrics in the Prometheus text exposition format, or `None` when metrics are

@@ -50,7 +50,7 @@ mod linux {
     use opentelemetry::metrics::Meter;
     use opentelemetry::KeyValue;
 
-    use super::USER_HZ;
+    use crate::runtime_metrics::USER_HZ;
 
     /// The fields of `/proc/self/stat` this module reads.
     pub(crate) struct Stat {
@@ -194,7 +194,7 @@ fn tokio_runtime(meter: &Meter, runtime: &tokio::runtime::Handle) {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use super::linux::{parse_rss, parse_stat};
+    use crate::runtime_metrics::linux::{parse_rss, parse_stat, uptime};
 
     #[test]
     fn stat_fields_are_read_after_the_command_name() {
@@ -222,6 +222,6 @@ mod tests {
     fn this_process_reads() {
         let s = parse_stat(&std::fs::read_to_string("/proc/self/stat").unwrap()).unwrap();
         assert!(s.threads >= 1 && s.vsize > 0);
-        assert!(super::linux::uptime().unwrap() >= 0.0);
+        assert!(uptime().unwrap() >= 0.0);
     }
 }

@@ -122,7 +122,11 @@ impl Telemetry {
             .with_threads(false)
             .with_tracked_inactivity(false);
         let lines = crate::logs::format_layer(&self.plan.logs, self.writer.clone());
-        let records = self.logger_provider.as_ref().map(crate::logs::record_layer);
+        // Not an `Option` layer: a `None` one would give the stack a level hint of `OFF`.
+        let records = match &self.logger_provider {
+            Some(provider) => crate::logs::record_layer(provider),
+            None => tracing_subscriber::layer::Identity::new().boxed(),
+        };
         WarnSinkHook(Arc::clone(&self.warn_sink))
             .and_then(spans)
             .and_then(lines)

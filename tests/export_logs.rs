@@ -151,3 +151,48 @@ async fn log_records_arrive_over_grpc_with_their_span_ids() {
 async fn log_records_arrive_over_http_with_their_span_ids() {
     records_arrive("http/protobuf").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_records_to_a_dead_collector_are_counted_and_shutdown_keeps_its_deadline() {
+    // A port nothing listens on.
+    let port = support::free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let telemetry = TelemetryConfig::from_vars([
+        ("OTEL_SERVICE_NAME", "logs-dead"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "otlp"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+    ])
+    .unwrap()
+    .log_writer(std::io::sink)
+    .shutdown_timeout(Duration::from_secs(2))
+    .build()
+    .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(telemetry.layer()));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..3 {
+            tracing::info!(i, "into the void");
+        }
+    });
+    let stats = telemetry.guard().stats_handle();
+    let started = Instant::now();
+    // Whether shutdown itself reports an error depends on whether a batch was still queued.
+    let _ = tokio::task::spawn_blocking(move || telemetry.into_guard().shutdown())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "shutdown kept its 2 s deadline: {took:?}"
+    );
+    let stats = stats.get();
+    assert_eq!(stats.exported_logs, 0, "{stats:?}");
+    assert_eq!(
+        stats.lost_logs(),
+        3,
+        "every record is counted as lost: {stats:?}"
+    );
+}

@@ -81,6 +81,7 @@ pub(crate) fn read(reader: &mut Reader<'_>) -> Settings {
         .parse(OTEL_METRIC_EXPORT_INTERVAL, parse::millis)
         .map(|d| Sourced::new(d, OTEL_METRIC_EXPORT_INTERVAL));
     settings.runtime_metrics = reader.parse(OCTOLLM_RUNTIME_METRICS, parse::boolean);
+    settings.exemplars = reader.parse(OCTOLLM_EXEMPLARS, parse::boolean);
     settings.propagators = reader.parse(OTEL_PROPAGATORS, parse_propagators);
     settings.traces = signal(reader, &TRACES);
     settings.metrics = signal(reader, &METRICS);

@@ -391,6 +391,15 @@ impl TelemetryConfig {
         self
     }
 
+    /// Whether sampled requests leave exemplars (trace id, span id, value, time) on the
+    /// buckets of `http_server_request_duration_seconds`, served in the OpenMetrics format to
+    /// a scraper that asks for it. Wins over `OCTOLLM_EXEMPLARS`; defaults to on.
+    #[must_use]
+    pub fn exemplars(mut self, enabled: bool) -> Self {
+        self.code.exemplars = Some(enabled);
+        self
+    }
+
     /// Time between two OTLP metric pushes. Wins over `OTEL_METRIC_EXPORT_INTERVAL`; defaults
     /// to 60 s.
     #[must_use]

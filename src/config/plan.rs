@@ -30,6 +30,8 @@ pub(crate) struct Plan {
     pub(crate) metrics: MetricsPlan,
     /// Whether the process and Tokio runtime instruments are registered.
     pub(crate) runtime_metrics: bool,
+    /// Whether sampled requests leave exemplars for the Prometheus endpoint.
+    pub(crate) exemplars: bool,
     pub(crate) logs: LogPlan,
     /// Where `tracing` events go besides the log lines.
     pub(crate) log_export: LogExportPlan,
@@ -275,6 +277,10 @@ pub(crate) fn resolve(
             .runtime_metrics
             .or(env.runtime_metrics)
             .unwrap_or(OCTOLLM_RUNTIME_METRICS_DEFAULT),
+        exemplars: code
+            .exemplars
+            .or(env.exemplars)
+            .unwrap_or(OCTOLLM_EXEMPLARS_DEFAULT),
         logs,
         log_export: LogExportPlan {
             export: log_export,

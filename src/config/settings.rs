@@ -82,6 +82,7 @@ pub(crate) struct Settings {
     pub(crate) metrics_exporter: Option<MetricsExporter>,
     pub(crate) metric_export_interval: Option<Sourced<Duration>>,
     pub(crate) runtime_metrics: Option<bool>,
+    pub(crate) exemplars: Option<bool>,
     /// The base endpoint shared by the signals (`OTEL_EXPORTER_OTLP_ENDPOINT`, its
     /// `JAEGER_ENDPOINT` alias, or the `endpoint` setter).
     pub(crate) otlp_endpoint: Option<Sourced<String>>,

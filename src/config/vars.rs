@@ -224,6 +224,11 @@ pub const OCTOLLM_RUNTIME_METRICS: &str = "OCTOLLM_RUNTIME_METRICS";
 /// Default of [`OCTOLLM_RUNTIME_METRICS`].
 pub const OCTOLLM_RUNTIME_METRICS_DEFAULT: bool = true;
 
+/// `false`: no exemplars on the Prometheus endpoint's duration histogram.
+pub const OCTOLLM_EXEMPLARS: &str = "OCTOLLM_EXEMPLARS";
+/// Default of [`OCTOLLM_EXEMPLARS`].
+pub const OCTOLLM_EXEMPLARS_DEFAULT: bool = true;
+
 /// Every variable the crate reads, in the order of the crate documentation's table.
 pub const ALL: &[&str] = &[
     OTEL_SERVICE_NAME,
@@ -269,6 +274,7 @@ pub const ALL: &[&str] = &[
     OTEL_METRICS_EXPORTER,
     OTEL_METRIC_EXPORT_INTERVAL,
     OCTOLLM_RUNTIME_METRICS,
+    OCTOLLM_EXEMPLARS,
     OTEL_LOGS_EXPORTER,
     OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
     OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,

@@ -7,7 +7,6 @@
 //! them) and from the exposed labels alike, so neither side allocates.
 
 use std::collections::HashMap;
-use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::trace::SpanContext;
 use opentelemetry::{KeyValue, Value};
 
-use super::DURATION_BUCKETS;
+use super::buckets::DURATION_BUCKETS;
 
 /// Slots per series: one per bucket and `+Inf`.
 pub(crate) const SLOTS: usize = DURATION_BUCKETS.len() + 1;
@@ -36,9 +35,9 @@ type Slots = [Option<Exemplar>; SLOTS];
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-fn store() -> &'static Mutex<HashMap<u64, Slots>> {
-    static STORE: OnceLock<Mutex<HashMap<u64, Slots>>> = OnceLock::new();
-    STORE.get_or_init(|| Mutex::new(HashMap::new()))
+fn store() -> &'static Mutex<SeriesMap> {
+    static STORE: OnceLock<Mutex<SeriesMap>> = OnceLock::new();
+    STORE.get_or_init(|| Mutex::new(SeriesMap::default()))
 }
 
 /// Turns recording on: a pipeline serves the Prometheus endpoint.
@@ -51,16 +50,43 @@ pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// One label pair's hash, the name read with `.` as `_`.
+/// One label pair's hash (64-bit FNV-1a), the name read with `.` as `_`. Cheap on the
+/// request path; a collision would at worst show one series' exemplar on another.
 fn pair_hash(name: &str, value: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
-        h.write_u8(if b == b'.' { b'_' } else { b });
+        h = (h ^ u64::from(if b == b'.' { b'_' } else { b })).wrapping_mul(PRIME);
     }
-    h.write_u8(0xff);
-    value.hash(&mut h);
-    h.finish()
+    h = (h ^ 0xff).wrapping_mul(PRIME);
+    for &b in value {
+        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+    }
+    // Mix, so that the sum of several pairs' hashes stays spread.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
+
+/// The series map is keyed by a hash already: no second hashing.
+#[derive(Default)]
+struct Identity(u64);
+
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type SeriesMap = HashMap<u64, Slots, std::hash::BuildHasherDefault<Identity>>;
 
 /// The series hash of exposed label pairs (`le` and the exporter's scope labels left out).
 pub(crate) fn series_of<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {

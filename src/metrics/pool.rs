@@ -9,7 +9,7 @@ use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
-use super::DURATION_BUCKETS;
+use super::buckets::DURATION_BUCKETS;
 
 /// A pool's numbers at one moment, as [`ConnectionPoolMetrics`] reads them at each collection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -29,7 +29,7 @@ const COMPONENTS: [&str; 6] = [
     "monitoring",
 ];
 
-const PRODUCERS: [&str; 11] = [
+const PRODUCERS: [&str; 12] = [
     "octollm-telemetry",
     "kube-state-metrics",
     "node-exporter",
@@ -41,6 +41,7 @@ const PRODUCERS: [&str; 11] = [
     "alloy",
     "jaeger",
     "grafana",
+    "cert-manager",
 ];
 
 const METRIC_TYPES: [&str; 4] = ["counter", "gauge", "histogram", "info"];

@@ -8,4 +8,5 @@ mod support;
 mod alert_rules;
 mod alertmanager;
 mod dashboards;
+mod docs;
 mod k8s;
