@@ -1,5 +1,6 @@
 //! Per-request cost of the server layer, next to tower-http's `TraceLayer` and the two
-//! OpenTelemetry peers built on the same opentelemetry 0.33.
+//! OpenTelemetry peers built on the same opentelemetry 0.33, measured so that the ratios hold
+//! on a shared, noisy machine.
 //!
 //! Every case sends `GET /items/42` (with `host` and `user-agent`, no `traceparent`, no
 //! `x-request-id`) through the same axum `Router` (one route `/items/{id}`, a handler that
@@ -18,67 +19,43 @@
 //! | `ours_sampled_out` | the same with a sampler that drops every root |
 //! | `ours_metrics` | span + `http.server.request.duration` + `http.server.active_requests` |
 //! | `ours_full` | span + metrics + one JSON access-log line (`JsonFormat` to `io::sink`) |
+//! | `ours_full_sampled_out` | the same, sampled out |
 //! | `ato_sampled` | axum-tracing-opentelemetry 0.42 (`OtelAxumLayer` + `OtelInResponseLayer`) with the tracing-opentelemetry 0.34 layer (its defaults) on a registry |
 //! | `ato_sampled_out` | the same with a sampler that drops every root |
 //! | `oit_tracing` | opentelemetry-instrumentation-tower 0.19 (`axum` feature), spans only |
 //! | `oit_tracing_metrics` | the same with its metrics on |
 //! | `oit_sampled_out` | spans only, sampler that drops every root |
 //!
-//! # Run
+//! # Two measures
+//!
+//! - **Interleaved wall time** (the default): every case is built once; then, for each of
+//!   `ROUNDS` rounds, every case runs `REQUESTS` requests, in an order shuffled per round. The
+//!   overhead of a case is its time per request minus `baseline`'s in the same round, and each
+//!   headline ratio is computed within a round; the report gives the median over the rounds
+//!   with the 25th and 75th percentiles. A background change moves a whole round, not one case.
+//! - **Instructions** (`--case <name> --requests <n>`): runs one case alone, for
+//!   `valgrind --tool=callgrind`. `scripts/bench.sh` runs every case at two request counts and
+//!   reports (I(n2) − I(n1)) / (n2 − n1) instructions per request, which setup and noise do
+//!   not move.
 //!
 //! ```text
-//! cargo bench --bench http_layer -- --warm-up-time 1 --measurement-time 5
+//! scripts/bench.sh            # both measures, every case (release build)
+//! cargo bench --bench http_layer -- --rounds 31 --requests 2000
 //! ```
 //!
-//! The machine below is shared and noisy: compare cases within one run, as overheads over
-//! that run's `baseline`, not absolute numbers across runs.
-//!
-//! # Results
-//!
-//! AMD EPYC, 2 vCPUs shared with other work, Linux, rustc 1.95.0, release profile,
-//! 2026-11-24. Two runs of the command above on a quiet machine; "ns / request" gives
-//! both criterion medians and their mean; overhead = case − `baseline` of the same run,
-//! averaged over the two runs. Runs taken while other processes kept a core busy moved
-//! `baseline` by up to 50 % and were discarded. "Ir" is instructions per request from
-//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*one_request*'` on the
-//! bench binary with `--bench '^<case>$' --profile-time 2` (noise-free; overhead over
-//! `baseline`'s 10.86 k).
-//!
-//! | case | ns / request (run 1 / run 2) | mean | overhead | Ir overhead |
-//! |---|---:|---:|---:|---:|
-//! | `baseline` | 784 / 786 | 785 | — | — |
-//! | `tower_http_trace` | 1460 / 1463 | 1461 | +677 ns | +4.8 k |
-//! | `ours_sampled` | 2181 / 2216 | 2199 | +1414 ns | +15.1 k |
-//! | `ours_sampled_out` | 1632 / 1658 | 1645 | +860 ns | +9.4 k |
-//! | `ours_metrics` | 2515 / 2562 | 2539 | +1754 ns | +19.2 k |
-//! | `ours_full` | 3075 / 3085 | 3080 | +2295 ns | +28.5 k |
-//! | `ato_sampled` | 3851 / 4026 | 3938 | +3154 ns | +31.8 k |
-//! | `ato_sampled_out` | 3453 / 3519 | 3486 | +2702 ns | +31.1 k |
-//! | `oit_tracing` | 1880 / 1953 | 1916 | +1132 ns | +10.8 k |
-//! | `oit_tracing_metrics` | 2850 / 2893 | 2872 | +2087 ns | +18.1 k |
-//! | `oit_sampled_out` | 1630 / 1814 | 1722 | +937 ns | +10.4 k |
-//!
-//! Ratios of overheads (run 1, run 2 → mean; Ir in brackets):
-//!
-//! - `ours_full` / `oit_tracing_metrics`: 1.11, 1.09 → 1.10 (1.57); `ours_metrics` /
-//!   `oit_tracing_metrics` (the same signals, no log line): 0.84 (1.06); `ours_full` /
-//!   `ato_sampled`: 0.73 (0.90).
-//! - sampled out / sampled: ours 0.61, 0.61 → 0.61 (0.62); opentelemetry-instrumentation-tower
-//!   0.83 (0.96); axum-tracing-opentelemetry 0.86 (0.98).
-//! - `ours_sampled` / `oit_tracing`: 1.25 (1.40).
+//! Results: README, section Performance.
 
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
 use axum::Router;
-use criterion::{criterion_group, criterion_main, Bencher, Criterion};
 use http::{header, Request};
 use http_body_util::BodyExt as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
@@ -160,45 +137,6 @@ async fn one_request(app: &Router) -> bytes::Bytes {
         .to_bytes()
 }
 
-/// Times `iters` requests inside one `block_on`, so the runtime entry is not counted.
-fn bench_router(b: &mut Bencher<'_>, rt: &tokio::runtime::Runtime, app: &Router) {
-    b.iter_custom(|iters| {
-        rt.block_on(async {
-            let start = Instant::now();
-            for _ in 0..iters {
-                black_box(one_request(app).await);
-            }
-            start.elapsed()
-        })
-    });
-}
-
-/// One case: the router, the subscriber it runs under (scoped to this thread), and the span
-/// counter that must (or must not) move.
-struct Case {
-    name: &'static str,
-    app: Router,
-    dispatch: Option<Dispatch>,
-    spans: Option<(Arc<AtomicUsize>, SdkTracerProvider, bool)>,
-}
-
-fn run_case(c: &mut Criterion, rt: &tokio::runtime::Runtime, case: Case) {
-    let _guard = case.dispatch.as_ref().map(tracing::dispatcher::set_default);
-    // One request outside the timer, also a smoke test of the stack.
-    rt.block_on(one_request(&case.app));
-    c.bench_function(case.name, |b| bench_router(b, rt, &case.app));
-    if let Some((count, provider, expect_spans)) = &case.spans {
-        let _ = provider.force_flush();
-        let exported = count.load(Ordering::Relaxed);
-        assert_eq!(
-            exported > 0,
-            *expect_spans,
-            "{}: {exported} spans exported",
-            case.name
-        );
-    }
-}
-
 fn json_log_dispatch() -> Dispatch {
     Dispatch::new(
         tracing_subscriber::registry().with(
@@ -244,47 +182,67 @@ fn to_dispatch(provider: &SdkTracerProvider) -> Dispatch {
     )
 }
 
-fn http_layer(c: &mut Criterion) {
+/// One case: its router, the subscriber it runs under, and the span counter that must (or must
+/// not) move.
+struct Case {
+    name: &'static str,
+    app: Router,
+    dispatch: Option<Dispatch>,
+    spans: Option<(Arc<AtomicUsize>, SdkTracerProvider, bool)>,
+}
+
+impl Case {
+    /// Runs `n` requests under the case's subscriber; the time per request.
+    fn run(&self, rt: &tokio::runtime::Runtime, n: usize) -> f64 {
+        let _guard = self.dispatch.as_ref().map(tracing::dispatcher::set_default);
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(one_request(&self.app).await);
+            }
+            start.elapsed().as_secs_f64() * 1e9 / n as f64
+        })
+    }
+
+    /// The spans exported match what the case should export.
+    fn check(&self) {
+        if let Some((count, provider, expect_spans)) = &self.spans {
+            let _ = provider.force_flush();
+            let exported = count.load(Ordering::Relaxed);
+            assert_eq!(
+                exported > 0,
+                *expect_spans,
+                "{}: {exported} spans exported",
+                self.name
+            );
+        }
+    }
+}
+
+fn cases(rt: &tokio::runtime::Runtime) -> Vec<Case> {
     opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
     ]));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let _rt_guard = rt.enter();
-
-    let ours = || octollm_telemetry::http::layer();
-
-    run_case(
-        c,
-        &rt,
+    let ours = octollm_telemetry::http::layer;
+    let mut cases = vec![
         Case {
             name: "baseline",
             app: router(),
             dispatch: None,
             spans: None,
         },
-    );
-
-    run_case(
-        c,
-        &rt,
         Case {
             name: "tower_http_trace",
             app: router().layer(tower_http::trace::TraceLayer::new_for_http()),
             dispatch: Some(Dispatch::new(tracing_subscriber::registry())),
             spans: None,
         },
-    );
-
-    let (tp, count) = tracer_provider(1.0);
-    run_case(
-        c,
-        &rt,
-        Case {
-            name: "ours_sampled",
+    ];
+    for (name, ratio) in [("ours_sampled", 1.0), ("ours_sampled_out", 0.0)] {
+        let (tp, count) = tracer_provider(ratio);
+        cases.push(Case {
+            name,
             app: router().layer(
                 ours()
                     .tracer_provider(&tp)
@@ -292,80 +250,49 @@ fn http_layer(c: &mut Criterion) {
                     .access_log(false),
             ),
             dispatch: None,
-            spans: Some((count, tp, true)),
-        },
-    );
-
-    let (tp, count) = tracer_provider(0.0);
-    run_case(
-        c,
-        &rt,
-        Case {
-            name: "ours_sampled_out",
-            app: router().layer(
-                ours()
-                    .tracer_provider(&tp)
-                    .without_metrics()
-                    .access_log(false),
-            ),
-            dispatch: None,
-            spans: Some((count, tp, false)),
-        },
-    );
-
+            spans: Some((count, tp, ratio > 0.0)),
+        });
+    }
     let (tp, count) = tracer_provider(1.0);
     let mp = meter_provider();
-    run_case(
-        c,
-        &rt,
-        Case {
-            name: "ours_metrics",
-            app: router().layer(
-                ours()
-                    .tracer_provider(&tp)
-                    .meter_provider(&mp)
-                    .access_log(false),
-            ),
-            dispatch: None,
-            spans: Some((count, tp, true)),
-        },
-    );
-
-    let (tp, count) = tracer_provider(1.0);
-    let mp = meter_provider();
-    let app = router().layer(ours().tracer_provider(&tp).meter_provider(&mp));
-    let lines = access_log_lines(&rt, &app);
-    assert!(
-        lines.len() == 1 && lines[0].contains("\"trace_id\":"),
-        "one access-log line with a trace id expected: {lines:?}"
-    );
-    run_case(
-        c,
-        &rt,
-        Case {
-            name: "ours_full",
+    cases.push(Case {
+        name: "ours_metrics",
+        app: router().layer(
+            ours()
+                .tracer_provider(&tp)
+                .meter_provider(&mp)
+                .access_log(false),
+        ),
+        dispatch: None,
+        spans: Some((count, tp, true)),
+    });
+    for (name, ratio) in [("ours_full", 1.0), ("ours_full_sampled_out", 0.0)] {
+        let (tp, count) = tracer_provider(ratio);
+        let mp = meter_provider();
+        let app = router().layer(ours().tracer_provider(&tp).meter_provider(&mp));
+        let lines = access_log_lines(rt, &app);
+        assert!(
+            lines.len() == 1 && lines[0].contains("\"trace_id\":"),
+            "one access-log line with a trace id expected: {lines:?}"
+        );
+        cases.push(Case {
+            name,
             app,
             dispatch: Some(json_log_dispatch()),
-            spans: Some((count, tp, true)),
-        },
-    );
-
+            spans: Some((count, tp, ratio > 0.0)),
+        });
+    }
     for (name, ratio) in [("ato_sampled", 1.0), ("ato_sampled_out", 0.0)] {
         let (tp, count) = tracer_provider(ratio);
-        run_case(
-            c,
-            &rt,
-            Case {
-                name,
-                app: router()
-                    .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
-                    .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
-                dispatch: Some(to_dispatch(&tp)),
-                spans: Some((count, tp, ratio > 0.0)),
-            },
-        );
+        cases.push(Case {
+            name,
+            app: router()
+                .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+                .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
+            dispatch: Some(to_dispatch(&tp)),
+            spans: Some((count, tp, ratio > 0.0)),
+        });
     }
-
     // The contrib layer reads the global providers when it is built.
     use opentelemetry_instrumentation_tower::http::server::LayerBuilder;
     for (name, ratio, metrics) in [
@@ -381,22 +308,137 @@ fn http_layer(c: &mut Criterion) {
             .with_metrics(metrics)
             .build()
             .expect("oit layer");
-        run_case(
-            c,
-            &rt,
-            Case {
-                name,
-                app: router().layer(layer),
-                dispatch: None,
-                spans: Some((count, tp, ratio > 0.0)),
-            },
-        );
+        cases.push(Case {
+            name,
+            app: router().layer(layer),
+            dispatch: None,
+            spans: Some((count, tp, ratio > 0.0)),
+        });
+    }
+    cases
+}
+
+/// The headline ratios: (name, case, reference), each an overhead over the round's baseline.
+const RATIOS: &[(&str, &str, &str)] = &[
+    (
+        "full stack / best peer's spans + metrics",
+        "ours_full",
+        "oit_tracing_metrics",
+    ),
+    (
+        "spans + metrics / best peer's spans + metrics",
+        "ours_metrics",
+        "oit_tracing_metrics",
+    ),
+    (
+        "sampled out / sampled (span only)",
+        "ours_sampled_out",
+        "ours_sampled",
+    ),
+    (
+        "full stack sampled out / sampled",
+        "ours_full_sampled_out",
+        "ours_full",
+    ),
+    (
+        "peer: sampled out / sampled",
+        "oit_sampled_out",
+        "oit_tracing",
+    ),
+];
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn summary(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (
+        percentile(&v, 0.5),
+        percentile(&v, 0.25),
+        percentile(&v, 0.75),
+    )
+}
+
+/// A small deterministic shuffle (xorshift), so that rounds differ but runs repeat.
+fn shuffle(order: &mut [usize], seed: u64) {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_secs(1));
-    targets = http_layer
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing to run.
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _rt_guard = rt.enter();
+    let cases = cases(&rt);
+    let requests: usize = arg(&args, "--requests").map_or(2000, |v| v.parse().expect("--requests"));
+    if let Some(name) = arg(&args, "--case") {
+        let case = cases
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no case {name}"));
+        case.run(&rt, requests);
+        case.check();
+        return;
+    }
+    let rounds: usize = arg(&args, "--rounds").map_or(31, |v| v.parse().expect("--rounds"));
+    // Warm-up, and a smoke test of every stack.
+    for case in &cases {
+        case.run(&rt, requests / 4 + 1);
+    }
+    let mut per_case: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let mut per_ratio: Vec<Vec<f64>> = vec![Vec::new(); RATIOS.len()];
+    let index = |name: &str| cases.iter().position(|c| c.name == name).expect("case");
+    let baseline = index("baseline");
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    for round in 0..rounds {
+        shuffle(&mut order, round as u64 + 1);
+        let mut ns = vec![0.0; cases.len()];
+        for &i in &order {
+            ns[i] = cases[i].run(&rt, requests);
+        }
+        for (i, v) in ns.iter().enumerate() {
+            per_case[i].push(*v - if i == baseline { 0.0 } else { ns[baseline] });
+        }
+        for (r, (_, case, reference)) in RATIOS.iter().enumerate() {
+            let over = |name| ns[index(name)] - ns[baseline];
+            per_ratio[r].push(over(case) / over(reference));
+        }
+    }
+    for case in &cases {
+        case.check();
+    }
+    println!("{rounds} rounds x {requests} requests per case, order shuffled per round");
+    println!("| case | ns / request (baseline) or overhead, median [p25, p75] |");
+    println!("|---|---:|");
+    for (i, case) in cases.iter().enumerate() {
+        let (m, lo, hi) = summary(per_case[i].clone());
+        println!("| `{}` | {m:.0} [{lo:.0}, {hi:.0}] |", case.name);
+    }
+    println!();
+    println!("| ratio of overheads | median [p25, p75] |");
+    println!("|---|---:|");
+    for (r, (name, ..)) in RATIOS.iter().enumerate() {
+        let (m, lo, hi) = summary(per_ratio[r].clone());
+        println!("| {name} | {m:.2} [{lo:.2}, {hi:.2}] |");
+    }
+}

@@ -141,6 +141,9 @@ fn metric_extras(plan: &Plan, meters: &export::metrics::MeterPipeline) {
     if meters.prometheus.is_some() && plan.exemplars {
         crate::metrics::exemplars::enable();
     }
+    // Exemplars are written by the Prometheus endpoint only.
+    #[cfg(not(feature = "prometheus"))]
+    let _ = plan.exemplars;
     if plan.runtime_metrics {
         crate::runtime_metrics::register(
             &meters.provider,

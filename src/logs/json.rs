@@ -259,27 +259,42 @@ pub(crate) fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
 /// `Debug` and `Display` output is escaped without an intermediate `String`.
 struct JsonEscaper<W>(W);
 
+/// The bytes a JSON string body cannot hold as they are: `"`, `\\`, control characters, DEL.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[0x7f] = true;
+    table
+};
+
 impl<W: fmt::Write> fmt::Write for JsonEscaper<W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let bytes = s.as_bytes();
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let escape: &str = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0x00..=0x1f | 0x7f => "",
-                _ => continue,
-            };
+        // Runs of plain bytes are written whole; a table lookup per byte finds the next one to
+        // escape.
+        while let Some(offset) = bytes[start..]
+            .iter()
+            .position(|&b| NEEDS_ESCAPE[usize::from(b)])
+        {
+            let i = start + offset;
             if start < i {
                 self.0.write_str(&s[start..i])?;
             }
-            if escape.is_empty() {
-                write!(self.0, "\\u{b:04x}")?;
-            } else {
-                self.0.write_str(escape)?;
+            let b = bytes[i];
+            match b {
+                b'"' => self.0.write_str("\\\"")?,
+                b'\\' => self.0.write_str("\\\\")?,
+                b'\n' => self.0.write_str("\\n")?,
+                b'\r' => self.0.write_str("\\r")?,
+                b'\t' => self.0.write_str("\\t")?,
+                _ => write!(self.0, "\\u{b:04x}")?,
             }
             start = i + 1;
         }
