@@ -35,7 +35,6 @@
 mod filter;
 mod json;
 mod pretty;
-mod writer;
 
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use tracing::Subscriber;
@@ -46,7 +45,6 @@ use tracing_subscriber::Layer;
 pub(crate) use filter::build as build_filter;
 pub(crate) use json::hex_into;
 pub use json::{JsonFormat, RESERVED_KEYS};
-pub(crate) use writer::{LineQueue, QueuedWriter, QUEUE_LINES};
 
 use crate::config::{LogFormat, LogPlan};
 
