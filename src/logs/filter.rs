@@ -9,14 +9,17 @@ use crate::error::ConfigError;
 
 /// Crates of the export path, held at `warn` unless the filter names them, so that telemetry
 /// cannot feed on itself.
-const HELD_AT_WARN: &[&str] = &[
+pub(crate) const HELD_AT_WARN: &[&str] = &[
     "opentelemetry",
     "opentelemetry_sdk",
     "opentelemetry_otlp",
+    "opentelemetry_http",
     "tonic",
     "h2",
     "hyper",
     "hyper_util",
+    "hyper_rustls",
+    "rustls",
     "tower",
     "reqwest",
 ];

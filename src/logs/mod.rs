@@ -48,25 +48,12 @@ pub use json::{JsonFormat, RESERVED_KEYS};
 
 use crate::config::{LogFormat, LogPlan};
 
-/// The crates whose events are never exported as log records: the export path itself (its
-/// events about an export would make more exports) and the crate's own pipeline warnings.
-const NOT_RECORDED: &[&str] = &[
-    "opentelemetry",
-    "opentelemetry_sdk",
-    "opentelemetry_otlp",
-    "opentelemetry_http",
-    "octollm_telemetry",
-    "tonic",
-    "h2",
-    "hyper",
-    "hyper_util",
-    "tower",
-    "reqwest",
-    "rustls",
-];
-
+/// Whether events of `target` become log records: not those of the export path
+/// ([`filter::HELD_AT_WARN`]: their events about an export would make more exports), nor the
+/// crate's own pipeline warnings.
 fn recorded(target: &str) -> bool {
-    !NOT_RECORDED.iter().any(|crate_name| {
+    let not_recorded = filter::HELD_AT_WARN.iter().chain(&["octollm_telemetry"]);
+    !not_recorded.into_iter().any(|crate_name| {
         target
             .strip_prefix(crate_name)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
@@ -75,7 +62,7 @@ fn recorded(target: &str) -> bool {
 
 /// The layer that turns `tracing` events into OpenTelemetry log records (severity, body,
 /// typed attributes, the ids of the span they were written in), except the events of the
-/// crates in [`NOT_RECORDED`].
+/// crates [`recorded`] leaves out.
 pub(crate) fn record_layer<S>(provider: &SdkLoggerProvider) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
