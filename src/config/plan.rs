@@ -227,10 +227,10 @@ pub(crate) fn resolve(
     ));
     let _ = sampler.validate("sampler").map_err(&mut keep);
     let sdk_disabled = env.sdk_disabled.unwrap_or(OTEL_SDK_DISABLED_DEFAULT);
-    let batch = batch(&env.batch, &code.batch, &BSP)
+    let span_batch = batch(&env.batch, &code.batch, &BSP)
         .map_err(&mut keep)
         .unwrap_or_default();
-    let log_batch = batch_settings(&env.log_batch, &code.log_batch, &BLRP)
+    let log_batch = batch(&env.log_batch, &code.log_batch, &BLRP)
         .map_err(&mut keep)
         .unwrap_or_default();
     let mut warnings = env.warnings.clone();
@@ -270,7 +270,7 @@ pub(crate) fn resolve(
         traces: TracesPlan {
             sampler,
             export: traces,
-            batch,
+            batch: span_batch,
         },
         metrics,
         runtime_metrics: code
@@ -334,18 +334,9 @@ fn identity(env: &Settings, code: &Settings, instance_id: &str) -> Identity {
     }
 }
 
-/// The batch limits of the variables `names`.
+/// The batch limits of the variables `names`. An unset batch size follows a smaller queue
+/// size, as the specification asks; a batch larger than the queue is an error.
 pub(crate) fn batch(
-    env: &BatchOptions,
-    code: &BatchOptions,
-    names: &BatchVars,
-) -> Result<BatchSettings, ConfigError> {
-    batch_settings(env, code, names)
-}
-
-/// The batch limits. An unset batch size follows a smaller queue size, as the specification
-/// asks; a batch larger than the queue is an error.
-fn batch_settings(
     env: &BatchOptions,
     code: &BatchOptions,
     names: &BatchVars,
