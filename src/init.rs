@@ -134,16 +134,20 @@ fn assemble(
     })
 }
 
-/// The metrics beside the HTTP ones: exemplars for the Prometheus endpoint, and the process
-/// and runtime instruments.
+/// The metrics beside the HTTP ones: exemplars for the Prometheus endpoint and OTLP push, and
+/// the process and runtime instruments.
 fn metric_extras(plan: &Plan, meters: &export::metrics::MeterPipeline) {
     #[cfg(feature = "prometheus")]
-    if meters.prometheus.is_some() && plan.exemplars {
+    let served = meters.prometheus.is_some();
+    #[cfg(not(feature = "prometheus"))]
+    let served = false;
+    let pushed = matches!(plan.metrics, crate::config::MetricsPlan::Otlp { .. });
+    #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
+    if plan.exemplars && (served || pushed) {
         crate::metrics::exemplars::enable();
     }
-    // Exemplars are written by the Prometheus endpoint only.
-    #[cfg(not(feature = "prometheus"))]
-    let _ = plan.exemplars;
+    #[cfg(not(any(feature = "prometheus", feature = "grpc", feature = "http-proto")))]
+    let _ = (plan.exemplars, served, pushed);
     if plan.runtime_metrics {
         crate::runtime_metrics::register(
             &meters.provider,

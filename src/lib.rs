@@ -129,7 +129,7 @@
 //! | `OTEL_METRICS_EXPORTER` | `prometheus` (served by `metrics::handler`/`router`/`serve`), `otlp` (pushed) or `none` | `prometheus` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between OTLP metric pushes | `60000` |
 //! | `OCTOLLM_RUNTIME_METRICS` | `false`: no process (`process.cpu.time`, `process.memory.usage`, …) and Tokio runtime (`tokio.workers`, `tokio.tasks.alive`, `tokio.global_queue.depth`) metrics | `true` |
-//! | `OCTOLLM_EXEMPLARS` | `false`: no exemplars (trace and span of a sampled request) on the duration histogram's buckets in the OpenMetrics format of `/metrics` | `true` |
+//! | `OCTOLLM_EXEMPLARS` | `false`: no exemplars (trace and span of a sampled request) on the duration histogram's buckets, in the OpenMetrics format of `/metrics` and in OTLP push | `true` |
 //! | `OTEL_LOGS_EXPORTER` | also export `tracing` events as OTLP log records (`otlp`), as readable records on stderr (`console`), or not (`none`); the lines on stdout stay either way | `none` |
 //! | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`, `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, `OTEL_EXPORTER_OTLP_LOGS_INSECURE`, `OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE`, `OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY` | the logs counterparts of the traces variables (`/v1/logs` is appended to the base endpoint for HTTP) | as for traces |
 //! | `OTEL_BLRP_MAX_QUEUE_SIZE` | log records waiting for export; beyond it records are dropped and counted | `2048` |

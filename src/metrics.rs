@@ -48,7 +48,7 @@
 
 mod buckets;
 mod cache;
-#[cfg(feature = "prometheus")]
+#[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
 pub(crate) mod exemplars;
 #[cfg(feature = "prometheus")]
 mod openmetrics;

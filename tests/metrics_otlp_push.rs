@@ -6,5 +6,5 @@ use support::metrics_push;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_metrics_arrive_at_the_collector() {
-    metrics_push::http_metrics_arrive("grpc").await;
+    metrics_push::http_metrics_arrive("grpc", "none").await;
 }

@@ -393,7 +393,8 @@ impl TelemetryConfig {
 
     /// Whether sampled requests leave exemplars (trace id, span id, value, time) on the
     /// buckets of `http_server_request_duration_seconds`, served in the OpenMetrics format to
-    /// a scraper that asks for it. Wins over `OCTOLLM_EXEMPLARS`; defaults to on.
+    /// a scraper that asks for it and pushed with the histogram's points over OTLP. Wins over
+    /// `OCTOLLM_EXEMPLARS`; defaults to on.
     #[must_use]
     pub fn exemplars(mut self, enabled: bool) -> Self {
         self.code.exemplars = Some(enabled);

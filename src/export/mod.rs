@@ -8,6 +8,8 @@ mod http_client;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 mod otlp;
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+mod otlp_metrics;
 mod processor;
 mod runtime;
 pub(crate) mod traces;

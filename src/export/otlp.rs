@@ -1,4 +1,4 @@
-//! OTLP exporters of both signals, built from the plan's [`OtlpSettings`] on the export
+//! OTLP exporters of spans and log records, built from the plan's [`OtlpSettings`] on the export
 //! runtime.
 
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
@@ -9,7 +9,7 @@ use crate::error::BoxError;
 /// The gRPC channel of an `https://` endpoint: tonic over rustls with the plan's trust and
 /// client certificate. (A plain endpoint gets the exporter's own channel.)
 #[cfg(all(feature = "grpc", feature = "tls"))]
-fn tls_channel(
+pub(super) fn tls_channel(
     settings: &OtlpSettings,
     files: &crate::tls::TlsFiles,
 ) -> Result<tonic::transport::Channel, BoxError> {
@@ -46,7 +46,7 @@ pub(crate) fn missing_feature(settings: &OtlpSettings) -> BoxError {
 }
 
 #[cfg(feature = "grpc")]
-fn metadata(
+pub(super) fn metadata(
     settings: &OtlpSettings,
 ) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, BoxError> {
     let mut headers = http::HeaderMap::new();
@@ -59,7 +59,7 @@ fn metadata(
 }
 
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
-/// Declares `spans` / `metrics`: the same builder calls for both signals.
+/// Declares `spans` / `logs`: the same builder calls for both signals.
 macro_rules! otlp_builders {
     ($name:ident, $exporter:ty) => {
         /// Builds the exporter; must run on the export runtime.
@@ -114,7 +114,5 @@ macro_rules! otlp_builders {
 
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 otlp_builders!(spans, opentelemetry_otlp::SpanExporter);
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-otlp_builders!(metrics, opentelemetry_otlp::MetricExporter);
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 otlp_builders!(logs, opentelemetry_otlp::LogExporter);

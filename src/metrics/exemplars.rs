@@ -27,8 +27,8 @@ pub(crate) struct Exemplar {
     pub(crate) trace_id: [u8; 16],
     pub(crate) span_id: [u8; 8],
     pub(crate) value: f64,
-    /// Seconds since the Unix epoch.
-    pub(crate) time: f64,
+    /// Nanoseconds since the Unix epoch.
+    pub(crate) time_unix_nano: u64,
 }
 
 type Slots = [Option<Exemplar>; SLOTS];
@@ -40,7 +40,7 @@ fn store() -> &'static Mutex<SeriesMap> {
     STORE.get_or_init(|| Mutex::new(SeriesMap::default()))
 }
 
-/// Turns recording on: a pipeline serves the Prometheus endpoint.
+/// Turns recording on: a pipeline serves the Prometheus endpoint or pushes OTLP metrics.
 pub(crate) fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
@@ -89,6 +89,7 @@ impl std::hash::Hasher for Identity {
 type SeriesMap = HashMap<u64, Slots, std::hash::BuildHasherDefault<Identity>>;
 
 /// The series hash of exposed label pairs (`le` and the exporter's scope labels left out).
+#[cfg(feature = "prometheus")]
 pub(crate) fn series_of<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
     labels
         .filter(|(name, _)| *name != "le" && !name.starts_with("otel_scope_"))
@@ -126,9 +127,9 @@ pub(crate) fn record(attributes: &[KeyValue], value: f64, sc: &SpanContext) {
         trace_id: sc.trace_id().to_bytes(),
         span_id: sc.span_id().to_bytes(),
         value,
-        time: SystemTime::now()
+        time_unix_nano: SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
     };
     let key = series_of_attributes(attributes);
     let Ok(mut series) = store().lock() else {
@@ -140,12 +141,19 @@ pub(crate) fn record(attributes: &[KeyValue], value: f64, sc: &SpanContext) {
     series.entry(key).or_insert([None; SLOTS])[slot(value)] = Some(exemplar);
 }
 
+/// The exemplars of the series of recorded attributes, by slot.
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+pub(crate) fn of_attributes(attributes: &[KeyValue]) -> Option<Slots> {
+    of_series(series_of_attributes(attributes))
+}
+
 /// The exemplars of a series, by slot.
 pub(crate) fn of_series(series: u64) -> Option<Slots> {
     store().lock().ok()?.get(&series).copied()
 }
 
 /// The slot of a bucket's upper bound.
+#[cfg(feature = "prometheus")]
 pub(crate) fn slot_of_bound(bound: f64) -> Option<usize> {
     if bound.is_infinite() {
         return Some(DURATION_BUCKETS.len());

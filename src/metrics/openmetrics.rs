@@ -148,6 +148,14 @@ fn histogram(out: &mut String, name: &str, metric: &Metric) {
     sample(out, &format!("{name}_count"), labels, None, count);
 }
 
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a time in seconds, as OpenMetrics writes it"
+)]
+fn seconds(unix_nano: u64) -> f64 {
+    unix_nano as f64 / 1e9
+}
+
 fn push_exemplar(out: &mut String, e: &exemplars::Exemplar) {
     let mut trace = [0u8; 32];
     let mut span = [0u8; 16];
@@ -159,7 +167,7 @@ fn push_exemplar(out: &mut String, e: &exemplars::Exemplar) {
         std::str::from_utf8(&trace).unwrap_or_default(),
         std::str::from_utf8(&span).unwrap_or_default(),
         float(e.value),
-        float(e.time),
+        float(seconds(e.time_unix_nano)),
     );
 }
 

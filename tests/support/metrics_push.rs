@@ -6,9 +6,14 @@ use axum::body::Body;
 use axum::http::Request;
 use tower::ServiceExt as _;
 
-/// Pushes the HTTP metrics over `protocol` (`grpc` or `http/protobuf`) to a real collector and
-/// checks that they arrive with the resource.
-pub async fn http_metrics_arrive(protocol: &str) {
+/// The trace of the one request the check makes with a `traceparent`.
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// Pushes the HTTP metrics over `protocol` (`grpc` or `http/protobuf`), with `compression`
+/// (`none` or `gzip`) and a custom header, to a real collector and
+/// checks that they arrive with the resource, and that the duration histogram carries the
+/// exemplar of a sampled request: its trace id and its server span's id.
+pub async fn http_metrics_arrive(protocol: &str, compression: &str) {
     let Some(collector) = super::rotel::Rotel::start() else {
         return;
     };
@@ -19,10 +24,13 @@ pub async fn http_metrics_arrive(protocol: &str) {
     };
     let guard = octollm_telemetry::TelemetryConfig::from_vars([
         ("OTEL_SERVICE_NAME", "metrics-push"),
-        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_TRACES_EXPORTER", "otlp"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_METRICS_EXPORTER", "otlp"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", compression),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=octollm"),
     ])
     .unwrap()
     .endpoint(endpoint)
@@ -46,16 +54,41 @@ pub async fn http_metrics_arrive(protocol: &str) {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/items/traced")
+                .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let server_span = collector
+        .wait_for_spans(1, Duration::from_secs(15))
+        .into_iter()
+        .find(|s| s.trace_id == TRACE_ID)
+        .expect("the traced request's server span reached the collector");
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let log = collector.metrics_log();
-        if log.contains("http.server.request.duration") && log.contains("/items/{id}") {
+        if log.contains("http.server.request.duration")
+            && log.contains("/items/{id}")
+            && !exemplar_of(&log, TRACE_ID).is_empty()
+        {
             assert!(log.contains("http.server.active_requests"), "{log}");
             assert!(log.contains("octollm.telemetry.spans.dropped"), "{log}");
             assert!(
                 log.contains("metrics-push"),
                 "the resource travels with the metrics: {log}"
+            );
+            let exemplar = exemplar_of(&log, TRACE_ID);
+            assert!(
+                exemplar.contains(&server_span.span_id),
+                "the exemplar names the server span {}: {exemplar}",
+                server_span.span_id
             );
             break;
         }
@@ -66,4 +99,21 @@ pub async fn http_metrics_arrive(protocol: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     guard.shutdown().expect("metrics flushed at shutdown");
+}
+
+/// The lines of the first exemplar block in rotel's printed metrics that names `trace_id`
+/// (empty when there is none).
+fn exemplar_of(log: &str, trace_id: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let Some(at) = lines
+        .iter()
+        .position(|l| l.contains("Trace ID") && l.contains(trace_id))
+    else {
+        return String::new();
+    };
+    let start = lines[..at]
+        .iter()
+        .rposition(|l| l.contains("Exemplar #"))
+        .unwrap_or(at);
+    lines[start..(at + 4).min(lines.len())].join("\n")
 }

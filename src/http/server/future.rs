@@ -141,7 +141,7 @@ impl RequestState {
                 outcome.error_type.as_deref(),
             );
             instruments.duration.record(duration.as_secs_f64(), &labels);
-            #[cfg(feature = "prometheus")]
+            #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
             if crate::metrics::exemplars::enabled() {
                 crate::metrics::exemplars::record(
                     &labels,
