@@ -34,6 +34,8 @@ pub struct TelemetryGuard {
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
     pub(crate) meter_provider: Option<SdkMeterProvider>,
     pub(crate) logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
+    /// The stdout line queue, when the crate writes the log lines.
+    pub(crate) log_lines: Option<crate::logs::LineQueue>,
     /// Dropped last: the exporters run on it until both providers are shut down.
     pub(crate) runtime: Option<ExportRuntime>,
     pub(crate) counters: Arc<Counters>,
@@ -89,6 +91,14 @@ impl TelemetryGuard {
                 errors.push(to_shutdown_error(Signal::Logs, e, self.shutdown_timeout));
             }
         }
+        if let Some(lines) = &self.log_lines {
+            if !lines.flush(self.shutdown_timeout) {
+                errors.push(ShutdownError::Timeout {
+                    signal: Signal::Logs,
+                    deadline: self.shutdown_timeout,
+                });
+            }
+        }
         combine(errors)
     }
 
@@ -127,6 +137,16 @@ impl TelemetryGuard {
             }
         }
         self.runtime.take();
+        // The log lines last: the pipelines' own warnings during shutdown are among them.
+        // The queue stays open for lines written later.
+        if let Some(lines) = self.log_lines.take() {
+            if !lines.flush(left()) {
+                errors.push(ShutdownError::Timeout {
+                    signal: Signal::Logs,
+                    deadline: self.shutdown_timeout,
+                });
+            }
+        }
         combine(errors)
     }
 }

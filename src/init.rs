@@ -82,7 +82,7 @@ impl TelemetryConfig {
 /// The crate's table of contents: resource → traces → metrics → propagators → logs.
 fn assemble(
     plan: Plan,
-    writer: BoxMakeWriter,
+    writer: Option<BoxMakeWriter>,
     user: Option<UserExporter>,
 ) -> Result<Telemetry, InitError> {
     let resource = crate::resource::build(&plan.identity);
@@ -110,6 +110,7 @@ fn assemble(
         Arc::clone(&warn_sink),
         plan.shutdown_timeout,
     )?;
+    let (writer, log_lines) = log_writer(writer, &counters);
     let filter = crate::logs::build_filter(&plan.logs.filter)?.to_string();
     let meter_provider = meters.as_ref().map(|m| m.provider.clone());
     Ok(Telemetry {
@@ -123,6 +124,7 @@ fn assemble(
             tracer_provider: Some(tracer_provider.clone()),
             meter_provider: meter_provider.clone(),
             logger_provider: logger_provider.clone(),
+            log_lines,
             runtime: Some(runtime),
             counters,
             shutdown_timeout: plan.shutdown_timeout,
@@ -132,6 +134,28 @@ fn assemble(
         logger_provider,
         plan,
     })
+}
+
+/// The writer given in code, else stdout through the line queue (or directly, should its
+/// thread not start).
+fn log_writer(
+    given: Option<BoxMakeWriter>,
+    counters: &Counters,
+) -> (BoxMakeWriter, Option<crate::logs::LineQueue>) {
+    if let Some(writer) = given {
+        return (writer, None);
+    }
+    match crate::logs::LineQueue::start(
+        Box::new(std::io::stdout()),
+        crate::logs::BUFFER_BYTES,
+        Arc::clone(&counters.log_lines_dropped),
+    ) {
+        Ok(queue) => (
+            BoxMakeWriter::new(crate::logs::QueuedWriter(queue.clone())),
+            Some(queue),
+        ),
+        Err(_) => (BoxMakeWriter::new(std::io::stdout), None),
+    }
 }
 
 /// The metrics beside the HTTP ones: exemplars for the Prometheus endpoint and OTLP push, and

@@ -22,6 +22,7 @@
 //! | `octollm.telemetry.spans.exported` | [`SPANS_EXPORTED_TOTAL`] | counter |
 //! | `octollm.telemetry.export.failures` | [`EXPORT_FAILURES_TOTAL`] | counter |
 //! | `octollm.telemetry.logs.dropped`, `octollm.telemetry.logs.exported` | [`LOGS_DROPPED_TOTAL`], [`LOGS_EXPORTED_TOTAL`] | counter |
+//! | `octollm.telemetry.log_lines.dropped` | [`LOG_LINES_DROPPED_TOTAL`] | counter |
 //! | the resource | `target_info` | gauge |
 //! | `process.cpu.time` (s) | [`PROCESS_CPU_TIME_TOTAL`] | counter |
 //! | `process.memory.usage`, `process.memory.virtual` (By) | [`PROCESS_MEMORY_USAGE`], [`PROCESS_MEMORY_VIRTUAL`] | gauge |
@@ -102,6 +103,9 @@ pub const REASON_EXPORT_FAILED: &str = "export_failed";
 /// `octollm_telemetry_logs_dropped_total`: log records that never reached the collector
 /// (`OTEL_LOGS_EXPORTER=otlp`), label [`LABEL_REASON`].
 pub const LOGS_DROPPED_TOTAL: &str = "octollm_telemetry_logs_dropped_total";
+/// `octollm_telemetry_log_lines_dropped_total`: log lines not written to stdout because its
+/// queue was full (stdout blocked).
+pub const LOG_LINES_DROPPED_TOTAL: &str = "octollm_telemetry_log_lines_dropped_total";
 /// `octollm_telemetry_logs_exported_total`: log records the collector accepted.
 pub const LOGS_EXPORTED_TOTAL: &str = "octollm_telemetry_logs_exported_total";
 /// `process_cpu_time_seconds_total`: CPU seconds, label `cpu_mode` (`user`, `system`).
@@ -158,6 +162,7 @@ pub const EXPOSED_SERIES: &[&str] = &[
     "target_info",
     LOGS_DROPPED_TOTAL,
     LOGS_EXPORTED_TOTAL,
+    LOG_LINES_DROPPED_TOTAL,
     PROCESS_CPU_TIME_TOTAL,
     PROCESS_MEMORY_USAGE,
     PROCESS_MEMORY_VIRTUAL,

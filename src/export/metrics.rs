@@ -153,6 +153,11 @@ fn register_pipeline_counters(provider: &SdkMeterProvider, counters: &Arc<Counte
         |s| (s.dropped_logs, s.failed_logs),
     );
     observe(
+        "octollm.telemetry.log_lines.dropped",
+        "Log lines not written to stdout because its queue was full",
+        |s| s.dropped_log_lines,
+    );
+    observe(
         "octollm.telemetry.logs.exported",
         "Log records accepted by the collector",
         |s| s.exported_logs,

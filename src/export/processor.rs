@@ -39,6 +39,8 @@ pub struct ExportStats {
     pub failed_logs: u64,
     /// Log export requests that failed or timed out.
     pub failed_log_exports: u64,
+    /// Log lines not written to stdout because its queue was full (stdout blocked).
+    pub dropped_log_lines: u64,
 }
 
 impl ExportStats {
@@ -69,6 +71,8 @@ pub(crate) struct SignalCounters {
 pub(crate) struct Counters {
     pub(crate) spans: SignalCounters,
     pub(crate) logs: SignalCounters,
+    /// Lines the stdout queue dropped.
+    pub(crate) log_lines_dropped: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -83,6 +87,7 @@ impl Counters {
             exported_logs: read(&self.logs.exported),
             failed_logs: read(&self.logs.failed),
             failed_log_exports: read(&self.logs.failed_exports),
+            dropped_log_lines: read(&self.log_lines_dropped),
         }
     }
 }

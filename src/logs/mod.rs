@@ -35,6 +35,7 @@
 mod filter;
 mod json;
 mod pretty;
+mod writer;
 
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use tracing::Subscriber;
@@ -45,6 +46,7 @@ use tracing_subscriber::Layer;
 pub(crate) use filter::build as build_filter;
 pub(crate) use json::hex_into;
 pub use json::{JsonFormat, RESERVED_KEYS};
+pub(crate) use writer::{LineQueue, QueuedWriter, BUFFER_BYTES};
 
 use crate::config::{LogFormat, LogPlan};
 
