@@ -317,6 +317,7 @@ impl<S: Sink> Worker<S> {
             tokio::time::interval(self.settings.schedule_delay.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let room = max_batch.saturating_sub(batch.len());
             tokio::select! {
                 biased;
                 message = control.recv() => match message {
@@ -343,16 +344,17 @@ impl<S: Sink> Worker<S> {
                         return;
                     }
                 },
-                span = spans.recv(), if batch.len() < max_batch => match span {
-                    Some(span) => {
-                        batch.push(span);
-                        if batch.len() >= max_batch {
-                            let deadline = Instant::now() + self.settings.export_timeout;
-                            let _ = self.export(&mut batch, deadline).await;
-                        }
+                // Everything queued at once (up to a full batch): one wake-up for many items.
+                received = spans.recv_many(&mut batch, room), if room > 0 =>
+                {
+                    if received == 0 {
+                        return;
                     }
-                    None => return,
-                },
+                    if batch.len() >= max_batch {
+                        let deadline = Instant::now() + self.settings.export_timeout;
+                        let _ = self.export(&mut batch, deadline).await;
+                    }
+                }
                 _ = ticker.tick() => {
                     if !batch.is_empty() {
                         let deadline = Instant::now() + self.settings.export_timeout;
