@@ -2,11 +2,17 @@
 //!
 //! `http.server.active_requests` is kept in atomics, one per (method, scheme), and reported by
 //! an observable up-down counter: two fewer metric lookups on every request.
+//!
+//! `http.server.request.duration` is recorded through bound histograms, one per label set,
+//! found by a cheap key: a request neither builds its label list nor has the SDK hash and
+//! compare it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use opentelemetry::metrics::{Histogram, Meter, MeterProvider as _};
+use http::StatusCode;
+use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::{attribute, metric as semconv};
 
@@ -71,8 +77,86 @@ impl ActiveRequests {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Instruments {
-    pub(crate) duration: Histogram<f64>,
+    pub(crate) duration: Arc<Durations>,
     pub(crate) active: Arc<ActiveRequests>,
+}
+
+/// The most label sets bound; beyond, requests record unbound (the SDK's own cardinality
+/// limit still applies to both).
+const MAX_BOUND: usize = 2000;
+
+/// What tells one duration label set from another (`error.type` aside: requests that carry
+/// one are rare and record unbound).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DurationKey {
+    method: &'static str,
+    route: Option<Arc<str>>,
+    status: Option<u16>,
+    scheme: &'static str,
+    version: Option<&'static str>,
+}
+
+/// The server duration histogram and its bound label sets.
+pub(crate) struct Durations {
+    histogram: Histogram<f64>,
+    bound: RwLock<HashMap<DurationKey, BoundHistogram<f64>, rustc_hash::FxBuildHasher>>,
+}
+
+impl std::fmt::Debug for Durations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Durations").finish_non_exhaustive()
+    }
+}
+
+impl Durations {
+    fn new(histogram: Histogram<f64>) -> Self {
+        Self {
+            histogram,
+            bound: RwLock::new(HashMap::default()),
+        }
+    }
+
+    /// Records one request's duration with the labels of `request`, `status` and
+    /// `error_type`.
+    pub(crate) fn record(
+        &self,
+        seconds: f64,
+        request: &crate::http::semconv::ServerRequest,
+        status: Option<StatusCode>,
+        error_type: Option<&str>,
+    ) {
+        let labels = || crate::http::semconv::server_duration(request, status, error_type);
+        if error_type.is_some() {
+            self.histogram.record(seconds, &labels());
+            return;
+        }
+        let key = DurationKey {
+            method: request.method,
+            route: request.route.clone(),
+            status: status.map(|s| s.as_u16()),
+            scheme: request.scheme,
+            version: request.version,
+        };
+        if let Ok(bound) = self.bound.read() {
+            if let Some(histogram) = bound.get(&key) {
+                histogram.record(seconds);
+                return;
+            }
+        }
+        let Ok(mut bound) = self.bound.write() else {
+            self.histogram.record(seconds, &labels());
+            return;
+        };
+        if bound.len() >= MAX_BOUND && !bound.contains_key(&key) {
+            drop(bound);
+            self.histogram.record(seconds, &labels());
+            return;
+        }
+        bound
+            .entry(key)
+            .or_insert_with(|| self.histogram.bind(&labels()))
+            .record(seconds);
+    }
 }
 
 /// The active-request counts of the meter `init_telemetry` installed, shared by every layer
@@ -86,7 +170,7 @@ impl Instruments {
         let active = Arc::new(ActiveRequests::default());
         active.register(&meter);
         Self {
-            duration: server_duration(&meter),
+            duration: Arc::new(Durations::new(server_duration(&meter))),
             active,
         }
     }
@@ -99,7 +183,7 @@ impl Instruments {
             active
         });
         Self {
-            duration: server_duration(meter),
+            duration: Arc::new(Durations::new(server_duration(meter))),
             active: Arc::clone(active),
         }
     }
@@ -122,4 +206,87 @@ pub(crate) fn client_duration(meter: &Meter) -> Histogram<f64> {
         .with_description("Duration of HTTP client requests")
         .with_boundaries(DURATION_BUCKETS.to_vec())
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    use super::*;
+    use crate::http::semconv::ServerRequest;
+
+    fn request(route: &str) -> ServerRequest {
+        ServerRequest {
+            method: "GET",
+            method_original: None,
+            route: Some(Arc::from(route)),
+            scheme: "http",
+            version: Some("1.1"),
+        }
+    }
+
+    /// (labels sorted as `key=value`, count) of every point of the duration histogram.
+    fn points(exporter: &InMemoryMetricExporter) -> Vec<(Vec<String>, u64)> {
+        let mut out = Vec::new();
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    if let AggregatedMetrics::F64(MetricData::Histogram(h)) = m.data() {
+                        for p in h.data_points() {
+                            let mut labels: Vec<String> = p
+                                .attributes()
+                                .map(|kv| format!("{}={}", kv.key, kv.value))
+                                .collect();
+                            labels.sort();
+                            out.push((labels, p.count()));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn bound_and_unbound_records_land_on_the_label_sets_of_the_conventions() {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let durations = Instruments::server(&provider).duration;
+        let ok = Some(StatusCode::OK);
+        durations.record(0.01, &request("/a"), ok, None);
+        durations.record(0.02, &request("/a"), ok, None);
+        durations.record(0.03, &request("/b"), ok, None);
+        durations.record(
+            0.04,
+            &request("/a"),
+            Some(StatusCode::INTERNAL_SERVER_ERROR),
+            Some("500"),
+        );
+        provider.force_flush().unwrap();
+        let base = |route: &str, status: &str| {
+            let mut v = vec![
+                "http.request.method=GET".to_owned(),
+                format!("http.response.status_code={status}"),
+                format!("http.route={route}"),
+                "network.protocol.version=1.1".to_owned(),
+                "url.scheme=http".to_owned(),
+            ];
+            v.sort();
+            v
+        };
+        let mut with_error = base("/a", "500");
+        with_error.push("error.type=500".to_owned());
+        with_error.sort();
+        let mut expected = vec![
+            (base("/a", "200"), 2),
+            (base("/b", "200"), 1),
+            (with_error, 1),
+        ];
+        expected.sort();
+        assert_eq!(points(&exporter), expected);
+    }
 }

@@ -135,14 +135,19 @@ impl RequestState {
         }
         span.end();
         if let Some(instruments) = &self.instruments {
-            let labels = attrs::server_duration(
+            instruments.duration.record(
+                duration.as_secs_f64(),
                 &self.request,
                 outcome.status,
                 outcome.error_type.as_deref(),
             );
-            instruments.duration.record(duration.as_secs_f64(), &labels);
             #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
-            if crate::metrics::exemplars::enabled() {
+            if crate::metrics::exemplars::enabled() && span.span_context().is_sampled() {
+                let labels = attrs::server_duration(
+                    &self.request,
+                    outcome.status,
+                    outcome.error_type.as_deref(),
+                );
                 crate::metrics::exemplars::record(
                     &labels,
                     duration.as_secs_f64(),
