@@ -1,5 +1,7 @@
-//! The JSON line format: one object per event, written straight into the subscriber's buffer.
+//! The JSON line format: one object per event, assembled in a reused per-thread buffer (plain
+//! `String` pushes, no dynamic call per piece) and handed to the subscriber's buffer at once.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::time::SystemTime;
 
@@ -67,25 +69,56 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        thread_local! {
+            static LINE: RefCell<String> = RefCell::new(String::with_capacity(512));
+        }
+        LINE.with(|cell| {
+            // A field whose `Debug` logs formats its own line into a buffer of its own.
+            let mut spare = String::new();
+            let mut held = cell.try_borrow_mut();
+            let line = match &mut held {
+                Ok(line) => &mut **line,
+                Err(_) => &mut spare,
+            };
+            line.clear();
+            let result = self
+                .write_line(ctx, line, event)
+                .and_then(|()| w.write_str(line));
+            if line.capacity() > 64 * 1024 {
+                *line = String::with_capacity(512);
+            }
+            result
+        })
+    }
+}
+
+impl JsonFormat {
+    fn write_line<S, N>(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        w: &mut String,
+        event: &Event<'_>,
+    ) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
         let meta = event.metadata();
         w.write_str("{\"timestamp\":\"")?;
         write!(w, "{}", humantime::format_rfc3339_micros(SystemTime::now()))?;
         w.write_str("\",\"level\":\"")?;
         w.write_str(level_str(*meta.level()))?;
         w.write_str("\",\"target\":")?;
-        write_json_str(&mut w, meta.target())?;
+        write_json_str(w, meta.target())?;
 
-        let mut fields = FieldWriter {
-            w: &mut w,
-            result: Ok(()),
-        };
+        let mut fields = FieldWriter { w, result: Ok(()) };
         event.record(&mut fields);
         fields.result?;
 
         let tracing_span = ctx.lookup_current();
         if let Some(span) = &tracing_span {
             w.write_str(",\"span\":")?;
-            write_json_str(&mut w, span.name())?;
+            write_json_str(w, span.name())?;
         }
         opentelemetry::Context::map_current(|cx| {
             let span = cx.span();
@@ -95,7 +128,7 @@ where
                 if let (None, Some(request)) = (&tracing_span, request) {
                     // Inside the HTTP layer's server span, outside any `tracing` span.
                     w.write_str(",\"span\":")?;
-                    write_json_str(&mut w, &request.span_name)?;
+                    write_json_str(w, &request.span_name)?;
                 }
                 let mut hex = [0u8; 32];
                 w.write_str(",\"trace_id\":\"")?;
@@ -111,7 +144,7 @@ where
             match request {
                 Some(request) => {
                     w.write_str(",\"request_id\":")?;
-                    write_json_str(&mut w, request.id.as_str())
+                    write_json_str(w, request.id.as_str())
                 }
                 None => Ok(()),
             }
@@ -167,35 +200,38 @@ pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
 }
 
 /// Writes an event's fields as `,"name":value` pairs.
-struct FieldWriter<'a, 'w> {
-    w: &'a mut Writer<'w>,
+struct FieldWriter<'a> {
+    w: &'a mut String,
     result: fmt::Result,
 }
 
-impl FieldWriter<'_, '_> {
+impl FieldWriter<'_> {
     fn key(&mut self, field: &Field) -> fmt::Result {
         let name = field.name();
         if name == "message" {
-            return self.w.write_str(",\"message\":");
+            self.w.push_str(",\"message\":");
+            return Ok(());
         }
-        self.w.write_char(',')?;
         if is_reserved(name) {
-            self.w.write_str("\"fields.")?;
+            self.w.push_str(",\"fields.");
             JsonEscaper(&mut *self.w).write_str(name)?;
-            return self.w.write_str("\":");
+            self.w.push_str("\":");
+            return Ok(());
         }
+        self.w.push(',');
         write_json_str(&mut *self.w, name)?;
-        self.w.write_char(':')
+        self.w.push(':');
+        Ok(())
     }
 
-    fn record_with(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+    fn record_with(&mut self, field: &Field, value: impl FnOnce(&mut String) -> fmt::Result) {
         if self.result.is_ok() {
             self.result = self.key(field).and_then(|()| value(self.w));
         }
     }
 }
 
-impl Visit for FieldWriter<'_, '_> {
+impl Visit for FieldWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.record_with(field, |w| write_json_str(w, value));
     }

@@ -191,3 +191,28 @@ fn writes_one_line_per_event() {
         assert_eq!(line["i"], i as u64);
     }
 }
+
+/// A field whose `Debug` logs an event of its own.
+struct Chatty;
+
+impl fmt::Debug for Chatty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        tracing::info!(inner = 1, "logged while formatting");
+        f.write_str("chatty")
+    }
+}
+
+/// (`tracing` drops an event dispatched while another is being handled on the same thread.)
+#[test]
+fn a_field_that_logs_while_formatted_leaves_the_lines_whole() {
+    let lines = capture(Sampler::AlwaysOn, || {
+        tracing::info!(value = ?Chatty, "outer");
+        tracing::info!("after");
+    });
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["outer", "after"]);
+    assert_eq!(lines[0]["value"], "chatty");
+}
