@@ -223,6 +223,7 @@ mod tests {
             route: Some(Arc::from(route)),
             scheme: "http",
             version: Some("1.1"),
+            span_name: format!("GET {route}").into(),
         }
     }
 

@@ -57,6 +57,7 @@
 mod client;
 pub(crate) mod headers;
 mod instruments;
+mod names;
 mod semconv;
 mod server;
 

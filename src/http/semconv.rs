@@ -18,31 +18,27 @@ pub(crate) struct ServerRequest {
     pub(crate) route: Option<Arc<str>>,
     pub(crate) scheme: &'static str,
     pub(crate) version: Option<&'static str>,
+    /// The span name: `{METHOD} {route}`, or `{METHOD}` when no route matched.
+    pub(crate) span_name: std::borrow::Cow<'static, str>,
 }
 
 impl ServerRequest {
-    pub(crate) fn read<B>(req: &Request<B>, route: Option<Arc<str>>) -> Self {
+    pub(crate) fn read<B>(req: &Request<B>, route: Option<&str>) -> Self {
         let (method, original) = headers::method(req.method());
+        let (route, span_name) = match route {
+            Some(route) => {
+                let (route, name) = super::names::route_and_name(method, route);
+                (Some(route), name)
+            }
+            None => (None, method.into()),
+        };
         Self {
             method,
             method_original: original.map(str::to_owned),
             route,
             scheme: headers::scheme(req.uri().scheme_str(), req.headers()),
             version: headers::protocol_version(req.version()),
-        }
-    }
-
-    /// The span name: `{METHOD} {route}`, or `{METHOD}` when no route matched.
-    pub(crate) fn span_name(&self) -> std::borrow::Cow<'static, str> {
-        match &self.route {
-            Some(route) => {
-                let mut name = String::with_capacity(self.method.len() + 1 + route.len());
-                name.push_str(self.method);
-                name.push(' ');
-                name.push_str(route);
-                name.into()
-            }
-            None => self.method.into(),
+            span_name,
         }
     }
 }

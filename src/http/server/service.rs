@@ -76,7 +76,7 @@ where
         let request_id = request_id(&mut req);
         // Visible ASCII only (checked or generated).
         let request_id_text: Arc<str> = Arc::from(request_id.to_str().unwrap_or_default());
-        let name = request.span_name();
+        let name = request.span_name.clone();
         let tracer = self.settings.tracer();
         let mut span = tracer
             .span_builder(name.clone())
@@ -152,14 +152,14 @@ fn request_id<B>(req: &mut Request<B>) -> HeaderValue {
 }
 
 #[cfg(feature = "axum")]
-fn matched_route<B>(req: &Request<B>) -> Option<Arc<str>> {
+fn matched_route<B>(req: &Request<B>) -> Option<&str> {
     req.extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|p| Arc::from(p.as_str()))
+        .map(axum::extract::MatchedPath::as_str)
 }
 
 #[cfg(not(feature = "axum"))]
-fn matched_route<B>(_req: &Request<B>) -> Option<Arc<str>> {
+fn matched_route<B>(_req: &Request<B>) -> Option<&str> {
     None
 }
 
