@@ -99,7 +99,8 @@ struct DurationKey {
 /// The server duration histogram and its bound label sets.
 pub(crate) struct Durations {
     histogram: Histogram<f64>,
-    bound: RwLock<HashMap<DurationKey, BoundHistogram<f64>, rustc_hash::FxBuildHasher>>,
+    /// Each label set's bound histogram and exemplar series (see [`series`]).
+    bound: RwLock<HashMap<DurationKey, (BoundHistogram<f64>, u64), rustc_hash::FxBuildHasher>>,
 }
 
 impl std::fmt::Debug for Durations {
@@ -117,18 +118,21 @@ impl Durations {
     }
 
     /// Records one request's duration with the labels of `request`, `status` and
-    /// `error_type`.
+    /// `error_type`; returns the exemplar series of those labels.
     pub(crate) fn record(
         &self,
         seconds: f64,
         request: &crate::http::semconv::ServerRequest,
         status: Option<StatusCode>,
         error_type: Option<&str>,
-    ) {
+    ) -> u64 {
         let labels = || crate::http::semconv::server_duration(request, status, error_type);
+        let unbound = |labels: Vec<KeyValue>| {
+            self.histogram.record(seconds, &labels);
+            series(&labels)
+        };
         if error_type.is_some() {
-            self.histogram.record(seconds, &labels());
-            return;
+            return unbound(labels());
         }
         let key = DurationKey {
             method: request.method,
@@ -138,24 +142,35 @@ impl Durations {
             version: request.version,
         };
         if let Ok(bound) = self.bound.read() {
-            if let Some(histogram) = bound.get(&key) {
+            if let Some((histogram, series)) = bound.get(&key) {
                 histogram.record(seconds);
-                return;
+                return *series;
             }
         }
         let Ok(mut bound) = self.bound.write() else {
-            self.histogram.record(seconds, &labels());
-            return;
+            return unbound(labels());
         };
         if bound.len() >= MAX_BOUND && !bound.contains_key(&key) {
             drop(bound);
-            self.histogram.record(seconds, &labels());
-            return;
+            return unbound(labels());
         }
-        bound
-            .entry(key)
-            .or_insert_with(|| self.histogram.bind(&labels()))
-            .record(seconds);
+        let (histogram, series) = bound.entry(key).or_insert_with(|| {
+            let labels = labels();
+            (self.histogram.bind(&labels), series(&labels))
+        });
+        histogram.record(seconds);
+        *series
+    }
+}
+
+/// The exemplar series of duration labels (0 in a build that keeps no exemplars).
+fn series(labels: &[KeyValue]) -> u64 {
+    #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
+    return crate::metrics::exemplars::series_of_attributes(labels);
+    #[cfg(not(any(feature = "prometheus", feature = "grpc", feature = "http-proto")))]
+    {
+        let _ = labels;
+        0
     }
 }
 
@@ -260,7 +275,15 @@ mod tests {
         let ok = Some(StatusCode::OK);
         durations.record(0.01, &request("/a"), ok, None);
         durations.record(0.02, &request("/a"), ok, None);
-        durations.record(0.03, &request("/b"), ok, None);
+        let series = durations.record(0.03, &request("/b"), ok, None);
+        // The exemplar series of a bound label set is the one its labels hash to.
+        let labels = crate::http::semconv::server_duration(&request("/b"), ok, None);
+        assert_eq!(
+            series,
+            crate::metrics::exemplars::series_of_attributes(&labels)
+        );
+        assert_eq!(durations.record(0.03, &request("/b"), ok, None), series);
+        durations.record(0.03, &request("/c"), ok, None);
         durations.record(
             0.04,
             &request("/a"),
@@ -284,7 +307,8 @@ mod tests {
         with_error.sort();
         let mut expected = vec![
             (base("/a", "200"), 2),
-            (base("/b", "200"), 1),
+            (base("/b", "200"), 2),
+            (base("/c", "200"), 1),
             (with_error, 1),
         ];
         expected.sort();

@@ -99,7 +99,7 @@ pub(crate) fn series_of<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) ->
 }
 
 /// The series hash of recorded attributes.
-fn series_of_attributes(attributes: &[KeyValue]) -> u64 {
+pub(crate) fn series_of_attributes(attributes: &[KeyValue]) -> u64 {
     attributes.iter().fold(0u64, |acc, kv| {
         let h = match &kv.value {
             Value::I64(n) => pair_hash(kv.key.as_str(), itoa::Buffer::new().format(*n).as_bytes()),
@@ -119,7 +119,14 @@ fn slot(value: f64) -> usize {
 }
 
 /// Keeps `value` of a sampled request as the exemplar of its series and bucket.
+#[cfg(test)]
 pub(crate) fn record(attributes: &[KeyValue], value: f64, sc: &SpanContext) {
+    record_series(series_of_attributes(attributes), value, sc);
+}
+
+/// Keeps `value` of a sampled request as the exemplar of `key` (a series hash, see
+/// [`series_of_attributes`]) and its bucket.
+pub(crate) fn record_series(key: u64, value: f64, sc: &SpanContext) {
     if !sc.is_sampled() {
         return;
     }
@@ -131,7 +138,6 @@ pub(crate) fn record(attributes: &[KeyValue], value: f64, sc: &SpanContext) {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
     };
-    let key = series_of_attributes(attributes);
     let Ok(mut series) = store().lock() else {
         return;
     };

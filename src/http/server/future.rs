@@ -135,25 +135,22 @@ impl RequestState {
         }
         span.end();
         if let Some(instruments) = &self.instruments {
-            instruments.duration.record(
+            let series = instruments.duration.record(
                 duration.as_secs_f64(),
                 &self.request,
                 outcome.status,
                 outcome.error_type.as_deref(),
             );
             #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
-            if crate::metrics::exemplars::enabled() && span.span_context().is_sampled() {
-                let labels = attrs::server_duration(
-                    &self.request,
-                    outcome.status,
-                    outcome.error_type.as_deref(),
-                );
-                crate::metrics::exemplars::record(
-                    &labels,
+            if crate::metrics::exemplars::enabled() {
+                crate::metrics::exemplars::record_series(
+                    series,
                     duration.as_secs_f64(),
                     span.span_context(),
                 );
             }
+            #[cfg(not(any(feature = "prometheus", feature = "grpc", feature = "http-proto")))]
+            let _ = series;
             instruments
                 .active
                 .add(self.request.method, self.request.scheme, -1);
