@@ -4,15 +4,16 @@
 # collector, as ratios to "off" measured in the same run; then the highest span rate the
 # default and the tuned batch settings deliver to a real collector with no drop.
 #
-#   bash scripts/load.sh            # 60 s per case (about 6 minutes in all)
-#   DURATION=20 bash scripts/load.sh
+#   bash scripts/load.sh            # 3 rounds of 20 s per case (about 7 minutes in all)
+#   ROUNDS=5 DURATION=10 bash scripts/load.sh
 #   SKIP_HTTP=1 bash scripts/load.sh   # only the span-rate part
 #
 # Needs: wrk (Debian `wrk`), rotel (`pip install rotel==0.0.1a15`). Loopback only; every
 # process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-60}
+DURATION=${DURATION:-20}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 OUT=${OUT:-target/load}
 mkdir -p "$OUT"
@@ -69,21 +70,40 @@ run_case() {
 
 : > "$OUT/results.txt"
 if [ -z "${SKIP_HTTP:-}" ]; then
-run_case off REFLEX_TELEMETRY=off
-run_case sampling_0.1 OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
-run_case sampling_1.0 OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
-run_case sampling_1.0_blackhole OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$HOLE"
+# Rounds: every case once per round, the ratios taken against the same round's "off", so that
+# a change of the machine's background moves a whole round rather than one case.
+for round in $(seq 1 "$ROUNDS"); do
+  run_case off REFLEX_TELEMETRY=off
+  run_case sampling_0.1 OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
+  run_case sampling_1.0 OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
+  run_case sampling_1.0_blackhole OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$HOLE"
+done
 
-to_ms() { awk -v v="$1" 'BEGIN { u=v; sub(/[0-9.]+/, "", u); n=v+0; if (u=="us") n/=1000; else if (u=="s") n*=1000; printf "%.3f", n }'; }
-read -r _ base_rps base_p50 base_p99 _ < <(grep '^off ' "$OUT/results.txt")
 echo
-echo "| case | requests/s | × off | p50 | × off | p99 | × off | spans dropped |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-while read -r name rps p50 p99 dropped; do
-  awk -v n="$name" -v r="$rps" -v br="$base_rps" -v a="$(to_ms "$p50")" -v ba="$(to_ms "$base_p50")" \
-      -v b="$(to_ms "$p99")" -v bb="$(to_ms "$base_p99")" -v d="$dropped" \
-      'BEGIN { printf "| %s | %.0f | %.3f | %.3f ms | %.2f | %.3f ms | %.2f | %s |\n", n, r, r/br, a, a/ba, b, b/bb, d }'
-done < "$OUT/results.txt"
+echo "$ROUNDS rounds of ${DURATION} s per case; per-round ratios to \"off\": median [min, max]"
+echo
+echo "| case | requests/s (median) | × off | p50 × off | p99 × off | spans dropped (median) |"
+echo "|---|---:|---:|---:|---:|---:|"
+python3 - "$OUT/results.txt" <<'PY'
+import statistics, sys
+def ms(v):
+    n = float(v.rstrip("mus"))
+    return n / 1000 if v.endswith("us") else n * 1000 if v.endswith("s") and not v.endswith("ms") else n
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+cases = list(dict.fromkeys(r[0] for r in rows))
+per = {c: [r for r in rows if r[0] == c] for c in cases}
+base = per["off"]
+def fmt(xs):
+    return f"{statistics.median(xs):.3f} [{min(xs):.3f}, {max(xs):.3f}]"
+for c in cases:
+    rs = per[c]
+    rps = [float(r[1]) / float(b[1]) for r, b in zip(rs, base)]
+    p50 = [ms(r[2]) / ms(b[2]) for r, b in zip(rs, base)]
+    p99 = [ms(r[3]) / ms(b[3]) for r, b in zip(rs, base)]
+    dropped = [float(r[4]) for r in rs if r[4] != "-"]
+    d = f"{statistics.median(dropped):.0f}" if dropped else "-"
+    print(f"| {c} | {statistics.median(float(r[1]) for r in rs):.0f} | {fmt(rps)} | {fmt(p50)} | {fmt(p99)} | {d} |")
+PY
 fi
 
 echo
