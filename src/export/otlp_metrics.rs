@@ -316,7 +316,7 @@ impl PushMetricExporter for MetricExporter {
 
 /// Adds to each point of the crate's server duration histogram the exemplars of its series
 /// recorded within the point's window (from its start to its collection).
-pub(crate) fn attach_exemplars(request: &mut ExportMetricsServiceRequest) {
+fn attach_exemplars(request: &mut ExportMetricsServiceRequest) {
     use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
     let ours = request
         .resource_metrics

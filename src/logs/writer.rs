@@ -23,6 +23,8 @@ use tracing_subscriber::fmt::MakeWriter;
 pub(crate) const BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// How long the woken writer lets lines gather before it writes them.
 const GATHER: Duration = Duration::from_millis(2);
+/// How often an idle writer looks whether every handle of the buffer is gone (then it ends).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct State {
@@ -84,7 +86,7 @@ impl LineQueue {
         let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("octollm-telemetry-log-writer".into())
-            .spawn(move || write_lines(&writer, out))?;
+            .spawn(move || write_lines(writer, out))?;
         Ok(Self { shared })
     }
 
@@ -130,17 +132,26 @@ impl LineQueue {
 }
 
 /// The writer thread: sleeps until a line or a flush arrives, lets lines gather (not for a
-/// flush), writes the whole buffer at once, and reports the flushes it covered.
-fn write_lines(shared: &Shared, mut out: Box<dyn Write + Send>) {
+/// flush), writes the whole buffer at once, and reports the flushes it covered. It ends once
+/// its buffer is empty and no handle of it is left.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the thread owns one handle: the count of the others tells it when to end"
+)]
+fn write_lines(shared: Arc<Shared>, mut out: Box<dyn Write + Send>) {
     let mut batch: Vec<u8> = Vec::new();
     loop {
         let mut state = shared.lock();
         while state.lines.is_empty() && state.done == state.asked {
+            if Arc::strong_count(&shared) == 1 {
+                return;
+            }
             state.idle = true;
             state = shared
                 .wake
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                .wait_timeout(state, IDLE_CHECK)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
         }
         state.idle = false;
         if state.done == state.asked {
@@ -281,6 +292,22 @@ mod tests {
             next[t] += 1;
         }
         assert_eq!(next, [1000; 4]);
+    }
+
+    #[test]
+    fn the_thread_writes_what_is_left_and_ends_when_the_last_handle_is_gone() {
+        let sink = Sink::default();
+        let (q, _) = queue(&sink, 1 << 20);
+        let weak = Arc::downgrade(&q.shared);
+        let mut w = &q;
+        w.write_all(b"last line\n").unwrap();
+        drop(q);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while weak.strong_count() > 0 {
+            assert!(Instant::now() < deadline, "the writer thread did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(sink.text(), "last line\n");
     }
 
     #[test]
