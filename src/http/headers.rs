@@ -14,6 +14,11 @@ pub(crate) static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 /// Longest value recorded for free-text attributes (user agent, query, original method).
 pub(crate) const MAX_ATTRIBUTE_LEN: usize = 1024;
 
+/// The method names of `http.request.method` that [`method`] gives, `_OTHER` last.
+pub(crate) const METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
+];
+
 /// The semantic-convention method name, and the original when it is not a standard method.
 pub(crate) fn method(method: &Method) -> (&'static str, Option<&str>) {
     let known = match *method {

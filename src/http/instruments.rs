@@ -16,13 +16,10 @@ use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider as 
 use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::{attribute, metric as semconv};
 
+use crate::http::headers::METHODS;
 use crate::installed::SCOPE;
 use crate::metrics::DURATION_BUCKETS;
 
-/// The method names of `http.request.method` (see `headers::method`).
-const METHODS: [&str; 10] = [
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
-];
 const SCHEMES: [&str; 2] = ["http", "https"];
 
 /// Requests in flight per (method, scheme).

@@ -11,13 +11,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use super::headers::METHODS;
+
 /// The most routes kept.
 const MAX_ROUTES: usize = 1024;
-
-/// The method names of `http.request.method`, `_OTHER` last (see `headers::method`).
-const METHODS: [&str; 10] = [
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
-];
 
 struct Route {
     template: Arc<str>,
