@@ -45,17 +45,23 @@ pub(crate) fn missing_feature(settings: &OtlpSettings) -> BoxError {
     }
 }
 
-#[cfg(feature = "grpc")]
-pub(super) fn metadata(
-    settings: &OtlpSettings,
-) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, BoxError> {
+/// The headers of `OTEL_EXPORTER_OTLP_*HEADERS` (or code), checked.
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+pub(super) fn header_map(settings: &OtlpSettings) -> Result<http::HeaderMap, BoxError> {
     let mut headers = http::HeaderMap::new();
     for (k, v) in &settings.headers {
         let name = http::HeaderName::from_bytes(k.as_bytes())?;
         let value = http::HeaderValue::from_str(v)?;
         headers.insert(name, value);
     }
-    Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers))
+    Ok(headers)
+}
+
+#[cfg(feature = "grpc")]
+pub(super) fn metadata(
+    settings: &OtlpSettings,
+) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, BoxError> {
+    Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(header_map(settings)?))
 }
 
 #[cfg(any(feature = "grpc", feature = "http-proto"))]

@@ -117,15 +117,9 @@ fn grpc(settings: &OtlpSettings) -> Result<Transport, BoxError> {
 
 #[cfg(feature = "http-proto")]
 fn http(settings: &OtlpSettings, runtime: Handle) -> Result<Transport, BoxError> {
-    use http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
+    use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
     let gzip = settings.compression == crate::config::Compression::Gzip;
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in &settings.headers {
-        headers.insert(
-            HeaderName::from_bytes(name.as_bytes())?,
-            HeaderValue::from_str(value)?,
-        );
-    }
+    let mut headers = super::otlp::header_map(settings)?;
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/x-protobuf"),
