@@ -66,9 +66,7 @@ pub async fn http_metrics_arrive(protocol: &str, compression: &str) {
         .unwrap();
     assert_eq!(response.status(), 200);
     let server_span = collector
-        .wait_for_spans(1, Duration::from_secs(15))
-        .into_iter()
-        .find(|s| s.trace_id == TRACE_ID)
+        .wait_for_span(|s| s.trace_id == TRACE_ID, Duration::from_secs(15))
         .expect("the traced request's server span reached the collector");
 
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -493,6 +493,26 @@ impl Rotel {
         }
     }
 
+    /// Polls until a span for which `found` holds has arrived; returns it, or `None` when
+    /// `timeout` passes first. Spans of one process may arrive in several batches, so a check
+    /// for one particular span waits for that span rather than for a count.
+    pub fn wait_for_span(
+        &self,
+        found: impl Fn(&ReceivedSpan) -> bool,
+        timeout: Duration,
+    ) -> Option<ReceivedSpan> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(span) = self.spans().into_iter().find(&found) {
+                return Some(span);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// Polls until no new span arrived for `quiet` (or `max` passed); returns every span.
     /// Use it to check that nothing more (or nothing at all) arrives.
     pub fn wait_until_quiet(&self, quiet: Duration, max: Duration) -> Vec<ReceivedSpan> {
