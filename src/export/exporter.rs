@@ -9,7 +9,7 @@ use crate::user_exporter::UserExporter;
 #[derive(Debug)]
 pub(crate) enum AnyExporter {
     #[cfg(any(feature = "grpc", feature = "http-proto"))]
-    Otlp(Box<opentelemetry_otlp::SpanExporter>),
+    Otlp(Box<super::otlp_spans::SpanExporter>),
     Console(ConsoleExporter),
     User(UserExporter),
 }
@@ -25,7 +25,8 @@ impl AnyExporter {
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, BoxError> {
         #[cfg(any(feature = "grpc", feature = "http-proto"))]
-        return super::otlp::spans(settings, runtime).map(|e| AnyExporter::Otlp(Box::new(e)));
+        return super::otlp_spans::SpanExporter::new(settings, runtime)
+            .map(|e| AnyExporter::Otlp(Box::new(e)));
         #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
         {
             drop(runtime);

@@ -10,6 +10,10 @@ pub(crate) mod metrics;
 mod otlp;
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 mod otlp_metrics;
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+mod otlp_push;
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+mod otlp_spans;
 mod processor;
 mod runtime;
 pub(crate) mod traces;

@@ -1,5 +1,5 @@
-//! OTLP exporters of spans and log records, built from the plan's [`OtlpSettings`] on the export
-//! runtime.
+//! The OTLP log exporter, and the parts every OTLP exporter of the crate shares: the checked
+//! headers and the TLS channel, built from the plan's [`OtlpSettings`] on the export runtime.
 
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 use crate::config::Compression;
@@ -64,61 +64,60 @@ pub(super) fn metadata(
     Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(header_map(settings)?))
 }
 
+/// The OTLP log exporter of `settings` (`opentelemetry-otlp`'s); must be built on the export
+/// runtime.
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
-/// Declares `spans` / `logs`: the same builder calls for both signals.
-macro_rules! otlp_builders {
-    ($name:ident, $exporter:ty) => {
-        /// Builds the exporter; must run on the export runtime.
-        #[allow(unused_variables, unreachable_code)]
-        pub(crate) fn $name(
-            settings: &OtlpSettings,
-            runtime: tokio::runtime::Handle,
-        ) -> Result<$exporter, BoxError> {
-            match settings.protocol {
-                #[cfg(feature = "grpc")]
-                Protocol::Grpc => {
-                    use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
-                    let mut builder = <$exporter>::builder()
-                        .with_tonic()
-                        .with_endpoint(settings.endpoint.clone())
-                        .with_timeout(settings.timeout)
-                        .with_metadata(metadata(settings)?);
-                    if settings.compression == Compression::Gzip {
-                        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-                    }
-                    #[cfg(feature = "tls")]
-                    if let Some(files) = &settings.tls {
-                        builder = builder.with_channel(tls_channel(settings, files)?);
-                    }
-                    Ok(builder.build()?)
-                }
-                #[cfg(feature = "http-proto")]
-                Protocol::HttpProtobuf => {
-                    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-                    let mut builder = <$exporter>::builder()
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_http_client(super::http_client::OnRuntime::new(
-                            runtime,
-                            settings.timeout,
-                            settings.tls.as_deref(),
-                        )?)
-                        .with_endpoint(settings.endpoint.clone())
-                        .with_timeout(settings.timeout)
-                        .with_headers(settings.headers.iter().cloned().collect());
-                    if settings.compression == Compression::Gzip {
-                        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-                    }
-                    Ok(builder.build()?)
-                }
-                #[allow(unreachable_patterns)]
-                _ => Err(missing_feature(settings)),
+#[cfg_attr(
+    not(feature = "http-proto"),
+    allow(
+        unused_variables,
+        clippy::needless_pass_by_value,
+        reason = "only the HTTP client takes the runtime"
+    )
+)]
+pub(crate) fn logs(
+    settings: &OtlpSettings,
+    runtime: tokio::runtime::Handle,
+) -> Result<opentelemetry_otlp::LogExporter, BoxError> {
+    use opentelemetry_otlp::LogExporter;
+    match settings.protocol {
+        #[cfg(feature = "grpc")]
+        Protocol::Grpc => {
+            use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+            let mut builder = LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(settings.endpoint.clone())
+                .with_timeout(settings.timeout)
+                .with_metadata(metadata(settings)?);
+            if settings.compression == Compression::Gzip {
+                builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
             }
+            #[cfg(feature = "tls")]
+            if let Some(files) = &settings.tls {
+                builder = builder.with_channel(tls_channel(settings, files)?);
+            }
+            Ok(builder.build()?)
         }
-    };
+        #[cfg(feature = "http-proto")]
+        Protocol::HttpProtobuf => {
+            use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+            let mut builder = LogExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_http_client(super::http_client::OnRuntime::new(
+                    runtime,
+                    settings.timeout,
+                    settings.tls.as_deref(),
+                )?)
+                .with_endpoint(settings.endpoint.clone())
+                .with_timeout(settings.timeout)
+                .with_headers(settings.headers.iter().cloned().collect());
+            if settings.compression == Compression::Gzip {
+                builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+            }
+            Ok(builder.build()?)
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(missing_feature(settings)),
+    }
 }
-
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-otlp_builders!(spans, opentelemetry_otlp::SpanExporter);
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-otlp_builders!(logs, opentelemetry_otlp::LogExporter);
