@@ -1,25 +1,25 @@
-//! The OTLP span exporter. A batch of finished spans is moved, not copied, into one OTLP
-//! request (grouped by instrumentation scope under the pipeline's resource), encoded once, and
-//! sent through the crate's OTLP transport ([`super::otlp_push`]); a retried attempt sends the
-//! same bytes.
+//! The OTLP span exporter. A batch of finished spans is moved, not copied, into one encoded
+//! OTLP request (grouped by instrumentation scope under the pipeline's resource) and sent
+//! through the crate's OTLP transport ([`super::otlp_push`]); a retried attempt sends the same
+//! bytes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{SpanId, Status};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, InstrumentationScope as ProtoScope, KeyValue as ProtoKeyValue,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use opentelemetry_proto::tonic::trace::v1::{
-    span, status, ResourceSpans, ScopeSpans, Span as ProtoSpan, SpanFlags, Status as ProtoStatus,
+    span, status, Span as ProtoSpan, SpanFlags, Status as ProtoStatus,
 };
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
+use prost::Message as _;
 use tokio::time::Instant;
 
 use super::otlp_push::{Signal, Transport};
@@ -30,7 +30,8 @@ use crate::error::BoxError;
 pub(crate) struct SpanExporter {
     transport: Transport,
     timeout: Duration,
-    resource: ProtoResource,
+    /// The `resource` field of `ResourceSpans`, encoded once.
+    resource_field: Vec<u8>,
     resource_schema_url: String,
     shut_down: AtomicBool,
 }
@@ -53,44 +54,86 @@ impl SpanExporter {
         Ok(Self {
             transport: Transport::new(settings, runtime)?,
             timeout: settings.timeout,
-            resource: ProtoResource::default(),
+            resource_field: Vec::new(),
             resource_schema_url: String::new(),
             shut_down: AtomicBool::new(false),
         })
     }
 
-    /// The export request of `batch`: one resource, one entry per instrumentation scope in the
-    /// order the scopes first appear.
-    fn request(&self, batch: Vec<SpanData>) -> ExportTraceServiceRequest {
-        let mut scopes: Vec<(InstrumentationScope, ScopeSpans)> = Vec::new();
+    /// The encoded export request of `batch`: one resource, one entry per instrumentation
+    /// scope in the order the scopes first appear.
+    ///
+    /// Each span is encoded as soon as it is converted, and the two messages around the spans
+    /// (`ResourceSpans`, `ScopeSpans`) are framed around their encoded bodies. Encoding the
+    /// whole request as one message would size every span once per level of nesting.
+    fn encode(&self, batch: Vec<SpanData>) -> Vec<u8> {
+        let mut scopes: Vec<(InstrumentationScope, Vec<u8>)> = Vec::new();
         for data in batch {
-            // A batch holds few scopes (often one), so a look along the list is the cheapest.
             // A batch holds few scopes (often one): a look along the list is the cheapest.
             let found = scopes
                 .iter()
                 .position(|(scope, _)| *scope == data.instrumentation_scope);
             let at = found.unwrap_or_else(|| {
-                let entry = ScopeSpans {
-                    scope: Some(ProtoScope::from((&data.instrumentation_scope, None))),
-                    schema_url: data
-                        .instrumentation_scope
-                        .schema_url()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    spans: Vec::new(),
-                };
-                scopes.push((data.instrumentation_scope.clone(), entry));
+                scopes.push((data.instrumentation_scope.clone(), Vec::new()));
                 scopes.len() - 1
             });
-            scopes[at].1.spans.push(span(data));
+            let spans = &mut scopes[at].1;
+            spans.push(field::SCOPE_SPANS_SPANS);
+            span(data).encode_length_delimited(spans).unwrap_or(());
         }
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(self.resource.clone()),
-                scope_spans: scopes.into_iter().map(|(_, spans)| spans).collect(),
-                schema_url: self.resource_schema_url.clone(),
-            }],
+        let mut resource_spans = self.resource_field.clone();
+        for (scope, spans) in scopes {
+            let mut body = Vec::with_capacity(spans.len() + 64);
+            body.push(field::SCOPE_SPANS_SCOPE);
+            ProtoScope::from((&scope, None))
+                .encode_length_delimited(&mut body)
+                .unwrap_or(());
+            body.extend_from_slice(&spans);
+            string_field(&mut body, field::SCOPE_SPANS_SCHEMA_URL, scope.schema_url());
+            message_field(
+                &mut resource_spans,
+                field::RESOURCE_SPANS_SCOPE_SPANS,
+                &body,
+            );
         }
+        string_field(
+            &mut resource_spans,
+            field::RESOURCE_SPANS_SCHEMA_URL,
+            Some(&self.resource_schema_url),
+        );
+        let mut request = Vec::with_capacity(resource_spans.len() + 8);
+        message_field(&mut request, field::REQUEST_RESOURCE_SPANS, &resource_spans);
+        request
+    }
+}
+
+/// The keys (field number and the length-delimited wire type) of the OTLP trace messages'
+/// fields the exporter frames itself (`opentelemetry/proto/trace/v1/trace.proto` and
+/// `collector/trace/v1/trace_service.proto`).
+mod field {
+    const fn key(number: u8) -> u8 {
+        (number << 3) | 2
+    }
+    pub(super) const REQUEST_RESOURCE_SPANS: u8 = key(1);
+    pub(super) const RESOURCE_SPANS_RESOURCE: u8 = key(1);
+    pub(super) const RESOURCE_SPANS_SCOPE_SPANS: u8 = key(2);
+    pub(super) const RESOURCE_SPANS_SCHEMA_URL: u8 = key(3);
+    pub(super) const SCOPE_SPANS_SCOPE: u8 = key(1);
+    pub(super) const SCOPE_SPANS_SPANS: u8 = key(2);
+    pub(super) const SCOPE_SPANS_SCHEMA_URL: u8 = key(3);
+}
+
+/// Appends a length-delimited field holding the already encoded `body`.
+fn message_field(out: &mut Vec<u8>, key: u8, body: &[u8]) {
+    out.push(key);
+    prost::encode_length_delimiter(body.len(), out).unwrap_or(());
+    out.extend_from_slice(body);
+}
+
+/// Appends a string field, unless it is empty (proto3 leaves default values out).
+fn string_field(out: &mut Vec<u8>, key: u8, value: Option<&str>) {
+    if let Some(value) = value.filter(|v| !v.is_empty()) {
+        message_field(out, key, value.as_bytes());
     }
 }
 
@@ -100,7 +143,7 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let deadline = Instant::now() + self.timeout;
-        let body = prost::Message::encode_to_vec(&self.request(batch)).into();
+        let body = self.encode(batch).into();
         self.transport.send(Signal::Traces, body, deadline).await
     }
 
@@ -111,11 +154,18 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
 
     fn set_resource(&mut self, resource: &Resource) {
         let resource = ResourceAttributesWithSchema::from(resource);
-        self.resource = ProtoResource {
+        let encoded = ProtoResource {
             attributes: resource.attributes.0,
             dropped_attributes_count: 0,
             entity_refs: Vec::new(),
-        };
+        }
+        .encode_to_vec();
+        self.resource_field.clear();
+        message_field(
+            &mut self.resource_field,
+            field::RESOURCE_SPANS_RESOURCE,
+            &encoded,
+        );
         self.resource_schema_url = resource.schema_url.unwrap_or_default();
     }
 }
@@ -220,8 +270,8 @@ mod tests {
         Event, Link, SpanContext, SpanKind, TraceFlags, TraceId, TraceState,
     };
     use opentelemetry::{Array, StringValue};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_sdk::trace::{SpanEvents, SpanExporter as _, SpanLinks};
-    use prost::Message as _;
 
     use super::*;
 
@@ -316,6 +366,8 @@ mod tests {
     fn a_batch_becomes_the_request_the_reference_conversion_makes() {
         let ours = InstrumentationScope::builder("octollm-telemetry")
             .with_version("1.0.0")
+            .with_schema_url("https://opentelemetry.io/schemas/1.27.0")
+            .with_attributes([KeyValue::new("scope.kind", "server")])
             .build();
         let theirs = InstrumentationScope::builder("an-app").build();
         let batch = vec![
@@ -324,7 +376,7 @@ mod tests {
             data("POST /items", &ours),
         ];
         let exporter = exporter();
-        let request = exporter.request(batch.clone());
+        let bytes = exporter.encode(batch.clone());
 
         let resource = ResourceAttributesWithSchema::from(
             &Resource::builder_empty()
@@ -338,25 +390,17 @@ mod tests {
                     batch, &resource,
                 ),
         };
-        let sorted = |mut r: ExportTraceServiceRequest| {
-            for rs in &mut r.resource_spans {
-                rs.scope_spans.sort_by(|a, b| {
-                    a.scope
-                        .as_ref()
-                        .map(|s| s.name.clone())
-                        .cmp(&b.scope.as_ref().map(|s| s.name.clone()))
-                });
-            }
-            r
-        };
-        assert_eq!(sorted(request.clone()), sorted(reference));
-
-        // And on the wire: the bytes decode to the same request.
-        let bytes = request.encode_to_vec();
-        assert_eq!(ExportTraceServiceRequest::decode(&*bytes).unwrap(), request);
+        // The same bytes prost writes for the reference request, field for field.
+        assert_eq!(bytes, reference.encode_to_vec());
+        let request = ExportTraceServiceRequest::decode(&*bytes).unwrap();
+        assert_eq!(request, reference);
 
         let rs = &request.resource_spans[0];
         assert_eq!(rs.schema_url, "https://opentelemetry.io/schemas/1.26.0");
+        assert_eq!(
+            rs.scope_spans[0].schema_url,
+            "https://opentelemetry.io/schemas/1.27.0"
+        );
         let names: Vec<&str> = rs
             .scope_spans
             .iter()
