@@ -66,6 +66,7 @@ impl SpanExporter {
     /// Each span is encoded as soon as it is converted, and the two messages around the spans
     /// (`ResourceSpans`, `ScopeSpans`) are framed around their encoded bodies. Encoding the
     /// whole request as one message would size every span once per level of nesting.
+    /// (Encoding into a `Vec` cannot fail, so the encoders' results are dropped.)
     fn encode(&self, batch: Vec<SpanData>) -> Vec<u8> {
         let mut scopes: Vec<(InstrumentationScope, Vec<u8>)> = Vec::new();
         for data in batch {
