@@ -42,29 +42,22 @@ pub async fn http_metrics_arrive(protocol: &str, compression: &str) {
     let app = axum::Router::new()
         .route("/items/{id}", axum::routing::get(|| async { "item" }))
         .layer(octollm_telemetry::http::layer());
-    for i in 0..5 {
-        let response = app
-            .clone()
-            .oneshot(
-                Request::get(format!("/items/{i}"))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+    // Five untraced requests, then one that continues a known trace.
+    let traced = Request::get("/items/traced")
+        .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+        .body(Body::empty())
+        .unwrap();
+    let requests = (0..5)
+        .map(|i| {
+            Request::get(format!("/items/{i}"))
+                .body(Body::empty())
+                .unwrap()
+        })
+        .chain([traced]);
+    for request in requests {
+        let response = app.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), 200);
     }
-    let response = app
-        .clone()
-        .oneshot(
-            Request::get("/items/traced")
-                .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
     let server_span = collector
         .wait_for_span(|s| s.trace_id == TRACE_ID, Duration::from_secs(15))
         .expect("the traced request's server span reached the collector");
