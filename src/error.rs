@@ -50,12 +50,20 @@ impl fmt::Display for Signal {
 pub struct ConfigError {
     /// The environment variable or builder setting that holds the value.
     pub name: String,
-    /// The value as it was given.
+    /// The value as it was given; `<redacted>` for a value that may hold credentials (the
+    /// request headers of `OTEL_EXPORTER_OTLP_*HEADERS`), which no error, `Debug` output or
+    /// log line of this crate shows.
     pub value: String,
     /// What would have been accepted.
     pub expected: String,
     others: Vec<ConfigError>,
+    /// The value may hold credentials: it is not kept (`value` is [`REDACTED`]).
+    redacted: bool,
 }
+
+/// What [`ConfigError::value`] holds, and what `Debug` shows, in place of a value that may hold
+/// credentials (the request headers of `OTEL_EXPORTER_OTLP_*HEADERS`).
+pub(crate) const REDACTED: &str = "<redacted>";
 
 impl ConfigError {
     pub(crate) fn new(
@@ -68,6 +76,21 @@ impl ConfigError {
             value: value.into(),
             expected: expected.into(),
             others: Vec::new(),
+            redacted: false,
+        }
+    }
+
+    /// An error about a value that may hold credentials: it names the variable and what is
+    /// wrong (`why`, e.g. the position or key of a malformed member) but keeps no part of the
+    /// value.
+    pub(crate) fn redacted(
+        name: impl Into<String>,
+        why: impl fmt::Display,
+        expected: &str,
+    ) -> Self {
+        Self {
+            redacted: true,
+            ..Self::new(name, REDACTED, format!("{why}; expected {expected}"))
         }
     }
 
@@ -103,11 +126,19 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid value {:?} for {}: {}",
-            self.value, self.name, self.expected
-        )?;
+        if self.redacted {
+            write!(
+                f,
+                "invalid value for {} (not shown: it may hold credentials): {}",
+                self.name, self.expected
+            )?;
+        } else {
+            write!(
+                f,
+                "invalid value {:?} for {}: {}",
+                self.value, self.name, self.expected
+            )?;
+        }
         for other in &self.others {
             write!(f, "; {other}")?;
         }

@@ -76,7 +76,7 @@ pub(crate) static LOGS: SignalVars = SignalVars {
 pub(crate) struct OtlpSettings {
     pub(crate) protocol: Protocol,
     pub(crate) endpoint: String,
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Headers,
     pub(crate) timeout: Duration,
     pub(crate) compression: Compression,
     /// The TLS files of an `https://` endpoint (`None` for `http://`).
@@ -258,19 +258,61 @@ fn url(
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_HEADERS`: a `key=value` list of HTTP header names and values.
-pub(crate) fn parse_headers(name: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let headers = parse::key_value_list(name, value)?;
-    for (k, v) in &headers {
-        let ok = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
-            && http::HeaderValue::from_str(v).is_ok();
-        if !ok {
-            return Err(ConfigError::new(
-                name,
-                value,
-                "key=value pairs whose keys are HTTP header names and values printable ASCII",
-            ));
+/// `OTEL_EXPORTER_OTLP_HEADERS`: a `key=value` list of HTTP header names and values. The
+/// values are credentials more often than not (API keys, bearer tokens): an error names the
+/// variable and the malformed member's position (and key, when the key is readable), never a
+/// value.
+pub(crate) fn parse_headers(name: &str, value: &str) -> Result<Headers, ConfigError> {
+    const EXPECTED: &str = "key=value pairs whose keys are HTTP header names and values \
+                            printable ASCII, percent-encoded (e.g. api-key=abc,x-tenant=t%201)";
+    let headers =
+        parse::members(value).map_err(|bad| ConfigError::redacted(name, bad, EXPECTED))?;
+    for (i, (k, v)) in headers.iter().enumerate() {
+        let bad = |key: Option<&str>, problem| parse::BadMember {
+            position: i + 1,
+            key: key.map(str::to_owned),
+            problem,
+        };
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            let why = bad(None, "has a key that is not an HTTP header name");
+            return Err(ConfigError::redacted(name, why, EXPECTED));
+        }
+        if http::HeaderValue::from_str(v).is_err() {
+            let why = bad(Some(k), "has a value that is not printable ASCII");
+            return Err(ConfigError::redacted(name, why, EXPECTED));
         }
     }
-    Ok(headers)
+    Ok(Headers(headers))
+}
+
+/// True for a variable whose value is request headers (`OTEL_EXPORTER_OTLP_*HEADERS`): no part
+/// of it is ever shown.
+pub(crate) fn holds_credentials(name: &str) -> bool {
+    name.starts_with("OTEL_EXPORTER_OTLP_") && name.ends_with("HEADERS")
+}
+
+/// OTLP request headers, as `(name, value)` pairs. Their values are credentials more often
+/// than not, so `Debug` shows the names only, each value as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Headers(pub(crate) Vec<(String, String)>);
+
+impl Headers {
+    /// The pairs, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Redacted;
+        impl std::fmt::Debug for Redacted {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(crate::error::REDACTED)
+            }
+        }
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, _)| (k, Redacted)))
+            .finish()
+    }
 }

@@ -25,6 +25,11 @@ impl<'a> Vars<'a> {
     pub(crate) fn get(&self, name: &str) -> Result<Option<String>, ConfigError> {
         match (self.lookup)(name) {
             None => Ok(None),
+            Some(Err(_)) if super::otlp::holds_credentials(name) => Err(ConfigError::redacted(
+                name,
+                "the value is not valid Unicode",
+                "valid UTF-8 text",
+            )),
             Some(Err(lossy)) => Err(ConfigError::new(name, lossy, "valid UTF-8 text")),
             Some(Ok(raw)) => {
                 let trimmed = raw.trim();
@@ -119,23 +124,51 @@ pub(crate) fn key_value_list(
     name: &str,
     value: &str,
 ) -> Result<Vec<(String, String)>, ConfigError> {
-    let expected = "comma-separated key=value pairs, percent-encoded (e.g. k1=v1,k2=v%202)";
+    members(value).map_err(|_| ConfigError::new(name, value, KEY_VALUE_LIST))
+}
+
+/// What a `key=value` list accepts.
+pub(crate) const KEY_VALUE_LIST: &str =
+    "comma-separated key=value pairs, percent-encoded (e.g. k1=v1,k2=v%202)";
+
+/// The member of a `key=value` list that is malformed: its position among the non-empty
+/// members (from 1), its key when it has a readable one, and what is wrong with it. It holds
+/// no value, so it can describe a list of credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadMember {
+    pub(crate) position: usize,
+    pub(crate) key: Option<String>,
+    pub(crate) problem: &'static str,
+}
+
+impl std::fmt::Display for BadMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "member {}", self.position)?;
+        if let Some(key) = &self.key {
+            write!(f, " (key {key:?})")?;
+        }
+        write!(f, " {}", self.problem)
+    }
+}
+
+/// The members of a `key=value` list ([`key_value_list`]), or the first malformed one.
+pub(crate) fn members(value: &str) -> Result<Vec<(String, String)>, BadMember> {
     let mut out = Vec::new();
-    for member in value.split(',') {
-        let member = member.trim();
-        if member.is_empty() {
-            continue;
-        }
-        let (k, v) = member
-            .split_once('=')
-            .ok_or_else(|| ConfigError::new(name, value, expected))?;
+    let members = value.split(',').map(str::trim).filter(|m| !m.is_empty());
+    for (i, member) in members.enumerate() {
+        let bad = |key: Option<&str>, problem| BadMember {
+            position: i + 1,
+            key: key.map(str::to_owned),
+            problem,
+        };
+        let (k, v) = member.split_once('=').ok_or(bad(None, "has no `=`"))?;
         let key =
-            percent_decode(k.trim()).ok_or_else(|| ConfigError::new(name, value, expected))?;
-        let val =
-            percent_decode(v.trim()).ok_or_else(|| ConfigError::new(name, value, expected))?;
+            percent_decode(k.trim()).ok_or(bad(None, "has a malformed %-escape in its key"))?;
         if key.is_empty() {
-            return Err(ConfigError::new(name, value, expected));
+            return Err(bad(None, "has an empty key"));
         }
+        let val = percent_decode(v.trim())
+            .ok_or_else(|| bad(Some(&key), "has a malformed %-escape in its value"))?;
         out.push((key, val));
     }
     Ok(out)

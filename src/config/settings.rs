@@ -46,7 +46,7 @@ pub(crate) struct SignalSettings {
     /// The signal-specific endpoint, used as it is.
     pub(crate) endpoint: Option<Sourced<String>>,
     pub(crate) insecure: Option<bool>,
-    pub(crate) headers: Option<Vec<(String, String)>>,
+    pub(crate) headers: Option<super::otlp::Headers>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
     /// The CA certificates to trust (`OTEL_EXPORTER_OTLP_CERTIFICATE`).

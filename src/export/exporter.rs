@@ -9,7 +9,7 @@ use crate::user_exporter::UserExporter;
 #[derive(Debug)]
 pub(crate) enum AnyExporter {
     #[cfg(any(feature = "grpc", feature = "http-proto"))]
-    Otlp(Box<super::otlp_spans::SpanExporter>),
+    Otlp(Box<super::otlp::spans::SpanExporter>),
     Console(ConsoleExporter),
     User(UserExporter),
 }
@@ -25,7 +25,7 @@ impl AnyExporter {
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, BoxError> {
         #[cfg(any(feature = "grpc", feature = "http-proto"))]
-        return super::otlp_spans::SpanExporter::new(settings, runtime)
+        return super::otlp::spans::SpanExporter::new(settings, runtime)
             .map(|e| AnyExporter::Otlp(Box::new(e)));
         #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
         {

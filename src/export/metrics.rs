@@ -69,7 +69,7 @@ fn otlp_reader(
     let handle = runtime.handle().clone();
     let error = |e| InitError::exporter(Signal::Metrics, e);
     let exporter = runtime
-        .run_on(move || super::otlp_metrics::MetricExporter::new(&settings, handle))
+        .run_on(move || super::otlp::metrics::MetricExporter::new(&settings, handle))
         .map_err(error)?
         .map_err(error)?;
     let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)

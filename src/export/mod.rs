@@ -3,17 +3,9 @@
 
 mod console;
 mod exporter;
-#[cfg(feature = "http-proto")]
-mod http_client;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 mod otlp;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-mod otlp_metrics;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-mod otlp_push;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-mod otlp_spans;
 mod processor;
 mod runtime;
 pub(crate) mod traces;

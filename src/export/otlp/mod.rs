@@ -6,10 +6,19 @@ use crate::config::Compression;
 use crate::config::{OtlpSettings, Protocol};
 use crate::error::BoxError;
 
+#[cfg(feature = "http-proto")]
+mod http_client;
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+pub(crate) mod metrics;
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+pub(crate) mod spans;
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+mod transport;
+
 /// The gRPC channel of an `https://` endpoint: tonic over rustls with the plan's trust and
 /// client certificate. (A plain endpoint gets the exporter's own channel.)
 #[cfg(all(feature = "grpc", feature = "tls"))]
-pub(super) fn tls_channel(
+pub(crate) fn tls_channel(
     settings: &OtlpSettings,
     files: &crate::tls::TlsFiles,
 ) -> Result<tonic::transport::Channel, BoxError> {
@@ -47,9 +56,9 @@ pub(crate) fn missing_feature(settings: &OtlpSettings) -> BoxError {
 
 /// The headers of `OTEL_EXPORTER_OTLP_*HEADERS` (or code), checked.
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
-pub(super) fn header_map(settings: &OtlpSettings) -> Result<http::HeaderMap, BoxError> {
+pub(crate) fn header_map(settings: &OtlpSettings) -> Result<http::HeaderMap, BoxError> {
     let mut headers = http::HeaderMap::new();
-    for (k, v) in &settings.headers {
+    for (k, v) in settings.headers.iter() {
         let name = http::HeaderName::from_bytes(k.as_bytes())?;
         let value = http::HeaderValue::from_str(v)?;
         headers.insert(name, value);
@@ -58,7 +67,7 @@ pub(super) fn header_map(settings: &OtlpSettings) -> Result<http::HeaderMap, Box
 }
 
 #[cfg(feature = "grpc")]
-pub(super) fn metadata(
+pub(crate) fn metadata(
     settings: &OtlpSettings,
 ) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, BoxError> {
     Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(header_map(settings)?))
@@ -104,14 +113,14 @@ pub(crate) fn logs(
             let mut builder = LogExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_http_client(super::http_client::OnRuntime::new(
+                .with_http_client(http_client::OnRuntime::new(
                     runtime,
                     settings.timeout,
                     settings.tls.as_deref(),
                 )?)
                 .with_endpoint(settings.endpoint.clone())
                 .with_timeout(settings.timeout)
-                .with_headers(settings.headers.iter().cloned().collect());
+                .with_headers(settings.headers.0.iter().cloned().collect());
             if settings.compression == Compression::Gzip {
                 builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
             }

@@ -91,7 +91,7 @@ impl Transport {
             #[cfg(feature = "http-proto")]
             Protocol::HttpProtobuf => http(settings, runtime),
             #[allow(unreachable_patterns)]
-            _ => Err(super::otlp::missing_feature(settings)),
+            _ => Err(super::missing_feature(settings)),
         }
     }
 
@@ -142,7 +142,7 @@ impl Transport {
 fn grpc(settings: &OtlpSettings) -> Result<Transport, BoxError> {
     let channel = match &settings.tls {
         #[cfg(feature = "tls")]
-        Some(files) => super::otlp::tls_channel(settings, files)?,
+        Some(files) => super::tls_channel(settings, files)?,
         #[cfg(not(feature = "tls"))]
         Some(_) => return Err("https:// needs the `tls` cargo feature".into()),
         None => tonic::transport::Endpoint::from_shared(settings.endpoint.clone())?
@@ -151,7 +151,7 @@ fn grpc(settings: &OtlpSettings) -> Result<Transport, BoxError> {
     };
     Ok(Transport::Grpc(Box::new(GrpcTransport {
         channel,
-        metadata: super::otlp::metadata(settings)?,
+        metadata: super::metadata(settings)?,
         gzip: settings.compression == crate::config::Compression::Gzip,
     })))
 }
@@ -234,7 +234,7 @@ impl tonic::codec::Decoder for Encoded {
 fn http(settings: &OtlpSettings, runtime: Handle) -> Result<Transport, BoxError> {
     use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
     let gzip = settings.compression == crate::config::Compression::Gzip;
-    let mut headers = super::otlp::header_map(settings)?;
+    let mut headers = super::header_map(settings)?;
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/x-protobuf"),

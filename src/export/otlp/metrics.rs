@@ -17,7 +17,7 @@ use opentelemetry_sdk::metrics::Temporality;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::otlp_push::{Signal, Transport};
+use super::transport::{Signal, Transport};
 use crate::config::OtlpSettings;
 use crate::error::BoxError;
 use crate::metrics::exemplars;

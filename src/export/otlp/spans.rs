@@ -22,7 +22,7 @@ use opentelemetry_sdk::Resource;
 use prost::Message as _;
 use tokio::time::Instant;
 
-use super::otlp_push::{Signal, Transport};
+use super::transport::{Signal, Transport};
 use crate::config::OtlpSettings;
 use crate::error::BoxError;
 
@@ -340,7 +340,7 @@ mod tests {
         let settings = OtlpSettings {
             protocol,
             endpoint: "http://127.0.0.1:1/v1/traces".into(),
-            headers: Vec::new(),
+            headers: crate::config::Headers::default(),
             timeout: Duration::from_secs(1),
             compression: crate::config::Compression::None,
             tls: None,
