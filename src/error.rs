@@ -155,6 +155,7 @@ impl fmt::Debug for ConfigError {
                 .field("value", &self.value)
                 .field("expected", &self.expected)
                 .field("others", &self.others)
+                .field("redacted", &self.redacted)
                 .finish();
         }
         fmt::Display::fmt(self, f)

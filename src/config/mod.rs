@@ -24,7 +24,9 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::MakeWriter;
 
 pub use effective::Effective;
-pub(crate) use otlp::{Headers, OtlpSettings};
+#[cfg(test)]
+pub(crate) use otlp::Headers;
+pub(crate) use otlp::OtlpSettings;
 pub(crate) use plan::{
     BatchSettings, Identity, LogExportPlan, LogPlan, LogsExport, MetricsPlan, Plan, TracesExport,
     TracesPlan,
