@@ -19,13 +19,39 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// `traces` or `metrics`.
+    /// `traces`, `metrics` or `logs`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Signal::Traces => "traces",
             Signal::Metrics => "metrics",
             Signal::Logs => "logs",
+        }
+    }
+
+    /// The word before "export" in messages: `span`, `metric` or `log`.
+    #[cfg_attr(
+        not(any(feature = "grpc", feature = "http-proto")),
+        allow(dead_code, reason = "only the OTLP client's messages use it")
+    )]
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Signal::Traces => "span",
+            Signal::Metrics => "metric",
+            Signal::Logs => "log",
+        }
+    }
+
+    /// What one request of the signal carries: `spans`, `metric data points` or `log records`.
+    #[cfg_attr(
+        not(any(feature = "grpc", feature = "http-proto")),
+        allow(dead_code, reason = "only the OTLP client's messages use it")
+    )]
+    pub(crate) fn items(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "metric data points",
+            Signal::Logs => "log records",
         }
     }
 }

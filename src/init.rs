@@ -98,7 +98,8 @@ fn assemble(
         plan.shutdown_timeout,
         user,
     )?;
-    let meters = export::metrics::provider(&plan.metrics, &resource, &runtime, &counters)?;
+    let meters =
+        export::metrics::provider(&plan.metrics, &resource, &runtime, &counters, &warn_sink)?;
     if let Some(meters) = &meters {
         metric_extras(&plan, meters);
     }

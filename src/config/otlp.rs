@@ -298,6 +298,10 @@ pub(crate) struct Headers(pub(crate) Vec<(String, String)>);
 
 impl Headers {
     /// The pairs, in order.
+    #[cfg_attr(
+        not(any(feature = "grpc", feature = "http-proto", test)),
+        allow(dead_code, reason = "only the OTLP transports send headers")
+    )]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

@@ -23,13 +23,23 @@ impl AnyExporter {
     pub(crate) fn otlp(
         settings: &OtlpSettings,
         runtime: tokio::runtime::Handle,
+        counters: std::sync::Arc<super::processor::Counters>,
+        warn_sink: super::processor::WarnSink,
     ) -> Result<Self, BoxError> {
         #[cfg(any(feature = "grpc", feature = "http-proto"))]
-        return super::otlp::spans::SpanExporter::new(settings, runtime)
-            .map(|e| AnyExporter::Otlp(Box::new(e)));
+        {
+            let report = super::otlp::Report::new(
+                crate::error::Signal::Traces,
+                settings,
+                counters,
+                warn_sink,
+            );
+            super::otlp::spans::SpanExporter::new(settings, runtime, report)
+                .map(|e| AnyExporter::Otlp(Box::new(e)))
+        }
         #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
         {
-            drop(runtime);
+            drop((runtime, counters, warn_sink));
             Err(super::otlp::missing_feature(settings))
         }
     }

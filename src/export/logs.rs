@@ -24,7 +24,7 @@ use crate::error::{BoxError, InitError, Signal};
 #[derive(Debug)]
 enum AnyLogExporter {
     #[cfg(any(feature = "grpc", feature = "http-proto"))]
-    Otlp(Box<opentelemetry_otlp::LogExporter>),
+    Otlp(Box<super::otlp::logs::LogExporter>),
     Console(ConsoleLogExporter),
 }
 
@@ -141,7 +141,8 @@ pub(crate) fn provider(
         LogsExport::Otlp(settings) => {
             let settings = settings.clone();
             let handle = runtime.handle().clone();
-            Box::new(move || otlp(&settings, handle))
+            let (counters, warn_sink) = (Arc::clone(counters), Arc::clone(&warn_sink));
+            Box::new(move || otlp(&settings, handle, counters, warn_sink))
         }
     };
     let error = |e| InitError::exporter(Signal::Logs, e);
@@ -170,12 +171,18 @@ pub(crate) fn provider(
 fn otlp(
     settings: &crate::config::OtlpSettings,
     runtime: tokio::runtime::Handle,
+    counters: Arc<Counters>,
+    warn_sink: WarnSink,
 ) -> Result<AnyLogExporter, BoxError> {
     #[cfg(any(feature = "grpc", feature = "http-proto"))]
-    return super::otlp::logs(settings, runtime).map(|e| AnyLogExporter::Otlp(Box::new(e)));
+    {
+        let report = super::otlp::Report::new(Signal::Logs, settings, counters, warn_sink);
+        super::otlp::logs::LogExporter::new(settings, runtime, report)
+            .map(|e| AnyLogExporter::Otlp(Box::new(e)))
+    }
     #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
     {
-        drop(runtime);
+        drop((runtime, counters, warn_sink));
         Err(super::otlp::missing_feature(settings))
     }
 }

@@ -8,7 +8,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::Resource;
 
-use super::processor::{Counters, ExportStats};
+use super::processor::{Counters, ExportStats, WarnSink};
 use super::runtime::ExportRuntime;
 use crate::config::MetricsPlan;
 use crate::error::{InitError, Signal};
@@ -30,13 +30,17 @@ pub(crate) fn provider(
     resource: &Resource,
     runtime: &ExportRuntime,
     counters: &Arc<Counters>,
+    warn_sink: &WarnSink,
 ) -> Result<Option<MeterPipeline>, InitError> {
     let builder = SdkMeterProvider::builder().with_resource(resource.clone());
     #[cfg(feature = "prometheus")]
     let mut registry = None;
     let builder = match plan {
         MetricsPlan::None => return Ok(None),
-        MetricsPlan::Otlp { otlp, interval } => otlp_reader(builder, otlp, *interval, runtime)?,
+        MetricsPlan::Otlp { otlp, interval } => {
+            let report = (Arc::clone(counters), Arc::clone(warn_sink));
+            otlp_reader(builder, otlp, *interval, runtime, report)?
+        }
         MetricsPlan::Prometheus => {
             #[cfg(feature = "prometheus")]
             {
@@ -64,12 +68,14 @@ fn otlp_reader(
     otlp: &crate::config::OtlpSettings,
     interval: std::time::Duration,
     runtime: &ExportRuntime,
+    (counters, warn_sink): (Arc<Counters>, WarnSink),
 ) -> Result<MeterProviderBuilder, InitError> {
     let settings = otlp.clone();
     let handle = runtime.handle().clone();
     let error = |e| InitError::exporter(Signal::Metrics, e);
+    let report = super::otlp::Report::new(Signal::Metrics, otlp, counters, warn_sink);
     let exporter = runtime
-        .run_on(move || super::otlp::metrics::MetricExporter::new(&settings, handle))
+        .run_on(move || super::otlp::metrics::MetricExporter::new(&settings, handle, report))
         .map_err(error)?
         .map_err(error)?;
     let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
@@ -84,6 +90,7 @@ fn otlp_reader(
     otlp: &crate::config::OtlpSettings,
     _interval: std::time::Duration,
     _runtime: &ExportRuntime,
+    _report: (Arc<Counters>, WarnSink),
 ) -> Result<MeterProviderBuilder, InitError> {
     Err(InitError::exporter(
         Signal::Metrics,

@@ -64,6 +64,8 @@ pub(crate) struct SignalCounters {
     exported: AtomicU64,
     failed: AtomicU64,
     failed_exports: AtomicU64,
+    /// Items the collector answered it rejected (an OTLP partial success).
+    pub(crate) rejected: AtomicU64,
 }
 
 /// Shared counters of both pipelines.
@@ -73,6 +75,8 @@ pub(crate) struct Counters {
     pub(crate) logs: SignalCounters,
     /// Lines the stdout queue dropped.
     pub(crate) log_lines_dropped: Arc<AtomicU64>,
+    /// Metric data points the collector answered it rejected (an OTLP partial success).
+    pub(crate) metric_points_rejected: AtomicU64,
 }
 
 impl Counters {

@@ -43,7 +43,8 @@ pub(crate) fn provider(
         TracesExport::Otlp(settings) => {
             let settings = settings.clone();
             let handle = runtime.handle().clone();
-            Box::new(move || AnyExporter::otlp(&settings, handle))
+            let (counters, warn_sink) = (Arc::clone(counters), Arc::clone(warn_sink));
+            Box::new(move || AnyExporter::otlp(&settings, handle, counters, warn_sink))
         }
     };
     let processor = BatchProcessor::spawn(

@@ -1,7 +1,7 @@
 //! The OTLP metric exporter. The SDK's collected metrics become an OTLP request (the
 //! conversion of `opentelemetry-proto`), the server duration histogram's points get the
 //! exemplars recorded beside the SDK (which records none), and the encoded request goes out
-//! through the crate's OTLP transport ([`super::otlp_push`]).
+//! through the crate's OTLP client ([`super::transport::Client`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,17 +15,16 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use tokio::runtime::Handle;
-use tokio::time::Instant;
 
-use super::transport::{Signal, Transport};
+use super::report::Report;
+use super::transport::Client;
 use crate::config::OtlpSettings;
 use crate::error::BoxError;
 use crate::metrics::exemplars;
 
 /// Pushes metrics to an OTLP collector.
 pub(crate) struct MetricExporter {
-    transport: Transport,
-    timeout: Duration,
+    client: Client,
     runtime: Handle,
     shut_down: AtomicBool,
 }
@@ -33,7 +32,7 @@ pub(crate) struct MetricExporter {
 impl std::fmt::Debug for MetricExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricExporter")
-            .field("timeout", &self.timeout)
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
@@ -41,10 +40,13 @@ impl std::fmt::Debug for MetricExporter {
 impl MetricExporter {
     /// The exporter of `settings`; must run on the export runtime (the gRPC channel is made
     /// there).
-    pub(crate) fn new(settings: &OtlpSettings, runtime: Handle) -> Result<Self, BoxError> {
+    pub(crate) fn new(
+        settings: &OtlpSettings,
+        runtime: Handle,
+        report: Report,
+    ) -> Result<Self, BoxError> {
         Ok(Self {
-            transport: Transport::new(settings, runtime.clone())?,
-            timeout: settings.timeout,
+            client: Client::new(settings, runtime.clone(), report)?,
             runtime,
             shut_down: AtomicBool::new(false),
         })
@@ -58,12 +60,12 @@ impl PushMetricExporter for MetricExporter {
         }
         let mut request = ExportMetricsServiceRequest::from(metrics);
         attach_exemplars(&mut request);
+        let points = data_points(&request);
         let body = prost::Message::encode_to_vec(&request).into();
-        let deadline = Instant::now() + self.timeout;
-        let transport = self.transport.clone();
+        let client = self.client.clone();
         // On the export runtime, whichever thread the reader calls from.
         self.runtime
-            .spawn(async move { transport.send(Signal::Metrics, body, deadline).await })
+            .spawn(async move { client.export(body, points).await })
             .await
             .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?
     }
@@ -80,6 +82,26 @@ impl PushMetricExporter for MetricExporter {
     fn temporality(&self) -> Temporality {
         Temporality::Cumulative
     }
+}
+
+/// How many data points `request` carries (what a partial success's `rejected_data_points`
+/// counts).
+fn data_points(request: &ExportMetricsServiceRequest) -> u64 {
+    let points = |m: &opentelemetry_proto::tonic::metrics::v1::Metric| match &m.data {
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        Some(metric::Data::Histogram(h)) => h.data_points.len(),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(metric::Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    };
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| points(m) as u64)
+        .sum()
 }
 
 /// Adds to each point of the crate's server duration histogram the exemplars of its series

@@ -1,11 +1,15 @@
 //! The OTLP span exporter. A batch of finished spans is moved, not copied, into one encoded
 //! OTLP request (grouped by instrumentation scope under the pipeline's resource) and sent
-//! through the crate's OTLP transport ([`super::otlp_push`]); a retried attempt sends the same
-//! bytes.
+//! through the crate's OTLP client ([`super::transport::Client`]); a retried attempt sends the
+//! same bytes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::report::Report;
+use super::transport::Client;
+use crate::config::OtlpSettings;
+use crate::error::BoxError;
 use opentelemetry::trace::{SpanId, Status};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_proto::tonic::common::v1::{
@@ -20,16 +24,10 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
-use tokio::time::Instant;
-
-use super::transport::{Signal, Transport};
-use crate::config::OtlpSettings;
-use crate::error::BoxError;
 
 /// Sends spans to an OTLP collector; driven by the batch processor on the export runtime.
 pub(crate) struct SpanExporter {
-    transport: Transport,
-    timeout: Duration,
+    client: Client,
     /// The `resource` field of `ResourceSpans`, encoded once.
     resource_field: Vec<u8>,
     resource_schema_url: String,
@@ -39,7 +37,7 @@ pub(crate) struct SpanExporter {
 impl std::fmt::Debug for SpanExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpanExporter")
-            .field("timeout", &self.timeout)
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
@@ -50,10 +48,10 @@ impl SpanExporter {
     pub(crate) fn new(
         settings: &OtlpSettings,
         runtime: tokio::runtime::Handle,
+        report: Report,
     ) -> Result<Self, BoxError> {
         Ok(Self {
-            transport: Transport::new(settings, runtime)?,
-            timeout: settings.timeout,
+            client: Client::new(settings, runtime, report)?,
             resource_field: Vec::new(),
             resource_schema_url: String::new(),
             shut_down: AtomicBool::new(false),
@@ -143,9 +141,9 @@ impl opentelemetry_sdk::trace::SpanExporter for SpanExporter {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        let deadline = Instant::now() + self.timeout;
+        let items = batch.len() as u64;
         let body = self.encode(batch).into();
-        self.transport.send(Signal::Traces, body, deadline).await
+        self.client.export(body, items).await
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
@@ -350,7 +348,15 @@ mod tests {
             .build()
             .unwrap();
         let mut exporter = runtime
-            .block_on(async { SpanExporter::new(&settings, runtime.handle().clone()) })
+            .block_on(async {
+                let report = Report::new(
+                    crate::error::Signal::Traces,
+                    &settings,
+                    std::sync::Arc::default(),
+                    crate::export::processor::WarnSink::default(),
+                );
+                SpanExporter::new(&settings, runtime.handle().clone(), report)
+            })
             .unwrap();
         exporter.set_resource(
             &Resource::builder_empty()
