@@ -326,6 +326,37 @@ impl TelemetryConfig {
         self
     }
 
+    /// Request headers of every OTLP export (traces, metrics and log records), for example
+    /// an API key read from a secret store. Wins over `OTEL_EXPORTER_OTLP_HEADERS` and its
+    /// `_TRACES_`/`_METRICS_`/`_LOGS_` forms. Their values are never shown: `Debug` of the
+    /// configuration prints `<redacted>`, and a header that cannot be sent (a name that is not
+    /// an HTTP token, a value that is not printable ASCII) is an init error naming the header,
+    /// never its value.
+    ///
+    /// ```
+    /// let config = octollm_telemetry::TelemetryConfig::from_vars([("OTEL_SERVICE_NAME", "arm")])
+    ///     .unwrap()
+    ///     .headers([("api-key", "sk-live-123")]);
+    /// assert!(!format!("{config:?}").contains("sk-live-123"));
+    /// ```
+    #[must_use]
+    pub fn headers<K, V>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let headers = otlp::Headers(
+            headers
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self.code.traces.headers = Some(headers.clone());
+        self.code.metrics.headers = Some(headers.clone());
+        self.code.logs.headers = Some(headers);
+        self
+    }
+
     /// Trust only the CA certificates in this PEM file when verifying the collector's
     /// certificate over `https://` (a private CA), for traces and metrics. Wins over
     /// `OTEL_EXPORTER_OTLP_CERTIFICATE` and its `_TRACES_`/`_METRICS_` forms; without it the

@@ -31,3 +31,10 @@ impl Lines {
             .collect()
     }
 }
+
+impl Lines {
+    /// Everything written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
