@@ -269,10 +269,14 @@ impl BatchProcessor {
 }
 
 impl SpanProcessor for BatchProcessor {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        crate::propagation::random_flag_on_start(span, cx);
+    }
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
         if span.span_context.is_sampled() {
+            // The W3C `random` flag of traces started here, which the SDK leaves out.
+            crate::propagation::random_flag_on_end(&mut span);
             self.0.push(span);
         }
     }

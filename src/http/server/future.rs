@@ -166,7 +166,7 @@ impl RequestState {
         if let Ok(response) = &mut outcome.result {
             let headers = response.headers_mut();
             headers.insert(headers::X_REQUEST_ID.clone(), self.request_id);
-            trace_header(self.response_header, &span, headers);
+            trace_header(self.response_header, &self.cx, headers);
         }
         outcome.result
     }
@@ -219,11 +219,16 @@ fn classify<B: Default, E: fmt::Display>(
 }
 
 /// The response header that returns the trace context.
-fn trace_header(which: ResponseTraceHeader, span: &SpanRef<'_>, headers: &mut http::HeaderMap) {
+fn trace_header(which: ResponseTraceHeader, cx: &Context, headers: &mut http::HeaderMap) {
+    let span = cx.span();
     let sc = span.span_context();
     match which {
         ResponseTraceHeader::Traceparent if sc.is_valid() => {
-            headers.insert(headers::TRACEPARENT.clone(), headers::traceparent(sc));
+            let flags = crate::propagation::outgoing_flags(cx, sc);
+            headers.insert(
+                headers::TRACEPARENT.clone(),
+                headers::traceparent(sc, flags),
+            );
         }
         ResponseTraceHeader::XTraceId if sc.is_valid() => {
             if let Ok(v) = HeaderValue::from_str(&sc.trace_id().to_string()) {
