@@ -8,7 +8,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::error::{ShutdownError, Signal};
-use crate::export::{Counters, ExportRuntime, ExportStats};
+use crate::export::{Counters, ExportRuntime, ExportStats, SignalCounters};
 
 /// Reads the span pipeline's counters; see [`TelemetryGuard::stats_handle`].
 #[derive(Debug, Clone)]
@@ -190,6 +190,7 @@ impl TelemetryGuard {
         // could not export before they return.
         if let Some(provider) = self.tracer_provider.take() {
             let result = provider.shutdown_with_timeout(deadline.for_pipelines());
+            let result = pipeline_error(result, &self.counters.spans);
             push_error(&mut errors, Signal::Traces, result, total);
         }
         if let Some(meters) = meters {
@@ -199,6 +200,7 @@ impl TelemetryGuard {
         // Last: the log records written while the other pipelines shut down go out too.
         if let Some(provider) = self.logger_provider.take() {
             let result = provider.shutdown_with_timeout(deadline.for_pipelines());
+            let result = pipeline_error(result, &self.counters.logs);
             push_error(&mut errors, Signal::Logs, result, total);
         }
         self.runtime.take();
@@ -304,6 +306,16 @@ fn push_error(
     match result {
         Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
         Err(e) => errors.push(to_shutdown_error(signal, e, deadline)),
+    }
+}
+
+/// The provider's shutdown error as the pipeline reported it: the providers wrap it into a
+/// message, so a timeout would read as a failure.
+fn pipeline_error(result: OTelSdkResult, pipeline: &SignalCounters) -> OTelSdkResult {
+    match result {
+        Err(OTelSdkError::AlreadyShutdown) => Err(OTelSdkError::AlreadyShutdown),
+        Err(e) => Err(pipeline.take_shutdown_error().unwrap_or(e)),
+        Ok(()) => Ok(()),
     }
 }
 

@@ -35,7 +35,7 @@
 //! by a shutdown, the export task takes the exporter's addition back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
@@ -103,9 +103,20 @@ pub(crate) struct SignalCounters {
     failed: AtomicU64,
     failed_exports: AtomicU64,
     rejected: AtomicU64,
+    /// The error of the pipeline's shutdown, which the providers wrap into a message.
+    shutdown_error: Mutex<Option<OTelSdkError>>,
 }
 
 impl SignalCounters {
+    /// The error of the pipeline's shutdown as the pipeline reported it (a timeout stays a
+    /// timeout), once.
+    pub(crate) fn take_shutdown_error(&self) -> Option<OTelSdkError> {
+        self.shutdown_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
     /// The items a collector rejected: an exporter adds a batch's rejected items here during
     /// `export()` (see the [module docs](self)).
     #[allow(
@@ -357,6 +368,19 @@ impl<T: Send + 'static> BatchQueue<T> {
         let deadline = Instant::now() + timeout;
         let result = self.request(|tx| Control::Shutdown(deadline, tx), timeout);
         self.ledger.settle(self.counters());
+        if let Err(e) = &result {
+            let copy = match e {
+                OTelSdkError::Timeout(d) => OTelSdkError::Timeout(*d),
+                OTelSdkError::AlreadyShutdown => OTelSdkError::AlreadyShutdown,
+                OTelSdkError::InternalFailure(m) => OTelSdkError::InternalFailure(m.clone()),
+                other => OTelSdkError::InternalFailure(other.to_string()),
+            };
+            *self
+                .counters()
+                .shutdown_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(copy);
+        }
         result
     }
 
