@@ -340,3 +340,6 @@ fn combine(mut errors: Vec<ShutdownError>) -> Result<(), ShutdownError> {
         _ => Err(ShutdownError::Several(errors)),
     }
 }
+
+#[cfg(test)]
+mod tests;
