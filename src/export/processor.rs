@@ -373,7 +373,6 @@ impl<T: Send + 'static> BatchQueue<T> {
                 OTelSdkError::Timeout(d) => OTelSdkError::Timeout(*d),
                 OTelSdkError::AlreadyShutdown => OTelSdkError::AlreadyShutdown,
                 OTelSdkError::InternalFailure(m) => OTelSdkError::InternalFailure(m.clone()),
-                other => OTelSdkError::InternalFailure(other.to_string()),
             };
             *self
                 .counters()
