@@ -45,12 +45,13 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// Spans dropped so far, for any reason: because the export queue was full, or because
-    /// the export request that carried them failed or timed out. A running count, equal to the
-    /// spans produced minus those the collector received, and exposed as
-    /// `octollm_telemetry_spans_dropped_total` (label `reason`); both causes are also reported
-    /// by rate-limited warnings in the logs. [`export_stats`](Self::export_stats) has the
-    /// breakdown.
+    /// Spans dropped so far, for any reason: because the export queue was full (or a shutdown
+    /// ran out of time before they were sent), because the export request that carried them
+    /// failed or timed out, or because the collector rejected them. A running count, equal to
+    /// the spans produced minus those the collector received, and exposed as
+    /// `octollm_telemetry_spans_dropped_total` (label `reason`); full queues and failed exports
+    /// are also reported by rate-limited warnings in the logs.
+    /// [`export_stats`](Self::export_stats) has the breakdown.
     #[must_use]
     pub fn dropped_spans(&self) -> u64 {
         self.counters.snapshot().lost_spans()
