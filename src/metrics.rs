@@ -93,12 +93,16 @@ pub const LABEL_URL_SCHEME: &str = "url_scheme";
 pub const LABEL_ERROR_TYPE: &str = "error_type";
 /// Label `network_protocol_version` (`1.1`, `2`).
 pub const LABEL_PROTOCOL_VERSION: &str = "network_protocol_version";
-/// Label `reason` of [`SPANS_DROPPED_TOTAL`]: [`REASON_QUEUE_FULL`] or [`REASON_EXPORT_FAILED`].
+/// Label `reason` of [`SPANS_DROPPED_TOTAL`] and [`LOGS_DROPPED_TOTAL`]: [`REASON_QUEUE_FULL`],
+/// [`REASON_EXPORT_FAILED`] or [`REASON_REJECTED`].
 pub const LABEL_REASON: &str = "reason";
 /// `reason="queue_full"`: dropped as the span ended because the export queue was full.
 pub const REASON_QUEUE_FULL: &str = "queue_full";
 /// `reason="export_failed"`: lost in an export request that failed or timed out.
 pub const REASON_EXPORT_FAILED: &str = "export_failed";
+/// `reason="rejected"`: the collector accepted the request but rejected these items (OTLP
+/// partial success).
+pub const REASON_REJECTED: &str = "rejected";
 
 /// `octollm_telemetry_logs_dropped_total`: log records that never reached the collector
 /// (`OTEL_LOGS_EXPORTER=otlp`), label [`LABEL_REASON`].
