@@ -49,7 +49,6 @@
 
 mod buckets;
 mod cache;
-#[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
 pub(crate) mod exemplars;
 #[cfg(feature = "prometheus")]
 mod openmetrics;
@@ -57,6 +56,7 @@ mod pool;
 
 pub use buckets::DURATION_BUCKETS;
 pub use cache::CacheMetrics;
+pub use exemplars::Exemplars;
 pub use pool::{ConnectionPoolMetrics, PoolStats};
 
 /// `http_server_request_duration_seconds_bucket`: request duration histogram buckets.
@@ -219,15 +219,19 @@ pub fn encode_openmetrics() -> Option<String> {
     #[cfg(feature = "prometheus")]
     return Some(openmetrics::encode(
         &crate::installed::prometheus()?.gather(),
+        crate::installed::exemplars().as_ref(),
     ));
     #[cfg(not(feature = "prometheus"))]
     None
 }
 
-/// `registry` in the OpenMetrics format.
+/// `registry` in the OpenMetrics format, with the exemplars of `exemplars`.
 #[cfg(feature = "prometheus")]
-pub(crate) fn encode_registry_openmetrics(registry: &prometheus::Registry) -> String {
-    openmetrics::encode(&registry.gather())
+pub(crate) fn encode_registry_openmetrics(
+    registry: &prometheus::Registry,
+    exemplars: Option<&Exemplars>,
+) -> String {
+    openmetrics::encode(&registry.gather(), exemplars)
 }
 
 /// Whether a scraper's `Accept` header asks for OpenMetrics (Prometheus does, and then
