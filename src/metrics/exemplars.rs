@@ -358,4 +358,64 @@ mod tests {
         assert_eq!(slot_of_bound(f64::INFINITY), Some(DURATION_BUCKETS.len()));
         assert_eq!(slot_of_bound(0.3), None);
     }
+
+    fn span(n: u64) -> SpanContext {
+        use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+        SpanContext::new(
+            TraceId::from(u128::from(n) << 64 | u128::from(n)),
+            SpanId::from(n),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        )
+    }
+
+    #[test]
+    fn readers_never_see_an_exemplar_mixed_from_two_writers() {
+        let store = Exemplars::new();
+        let series = store.series(7).unwrap();
+        std::thread::scope(|s| {
+            for t in 1..=4_u64 {
+                let series = &series;
+                s.spawn(move || {
+                    for i in 0..20_000 {
+                        let n = t << 32 | i;
+                        // Same bucket for all: the value carries the writer's number.
+                        #[allow(clippy::cast_precision_loss, reason = "small numbers")]
+                        series.record(0.001 + (n as f64) * 1e-18, &span(n));
+                    }
+                });
+            }
+            for _ in 0..20_000 {
+                if let Some(e) = store.of_series(7).unwrap()[0] {
+                    let n = u64::from_be_bytes(e.span_id);
+                    assert_eq!(e.trace_id[..8], n.to_be_bytes());
+                    assert_eq!(e.trace_id[8..], n.to_be_bytes());
+                    #[allow(clippy::cast_precision_loss, reason = "small numbers")]
+                    let value = 0.001 + (n as f64) * 1e-18;
+                    assert_eq!(e.value.to_bits(), value.to_bits());
+                }
+            }
+        });
+        assert!(store.of_series(7).unwrap()[0].is_some());
+    }
+
+    #[test]
+    fn stores_are_separate_and_bounded() {
+        let (one, two) = (Exemplars::new(), Exemplars::new());
+        one.record_series(1, 0.02, &span(1));
+        assert!(two.of_series(1).is_none());
+        assert_eq!(
+            one.of_series(1).unwrap()[slot(0.02)].map(|e| e.span_id),
+            Some(1_u64.to_be_bytes())
+        );
+        // Not sampled: nothing kept.
+        one.record_series(2, 0.02, &SpanContext::empty_context());
+        assert!(one.of_series(2).is_none());
+        for key in 0..MAX_SERIES as u64 + 10 {
+            one.record_series(key.wrapping_mul(0x9e37_79b9_7f4a_7c15), 0.02, &span(1));
+        }
+        assert_eq!(one.store.len.load(Ordering::Relaxed), MAX_SERIES);
+        assert!(one.series(u64::MAX - 1).is_none());
+    }
 }
