@@ -57,6 +57,31 @@ mod pool;
 pub use buckets::DURATION_BUCKETS;
 pub use cache::CacheMetrics;
 pub use exemplars::Exemplars;
+
+/// The exemplar store's recording path, for `benches/locks.rs`. Not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    use std::sync::Arc;
+
+    use opentelemetry::trace::SpanContext;
+
+    /// The slots of one series of a fresh store, as a bound label set keeps them.
+    #[derive(Debug)]
+    pub struct SeriesSlots(Arc<super::exemplars::Series>);
+
+    /// The slots of series 1 of a fresh store.
+    #[must_use]
+    pub fn series_slots() -> Option<SeriesSlots> {
+        super::Exemplars::new().series(1).map(SeriesSlots)
+    }
+
+    impl SeriesSlots {
+        /// Keeps `value` of a sampled request as the exemplar of its bucket.
+        pub fn record(&self, value: f64, span: &SpanContext) {
+            self.0.record(value, span);
+        }
+    }
+}
 pub use pool::{ConnectionPoolMetrics, PoolStats};
 
 /// `http_server_request_duration_seconds_bucket`: request duration histogram buckets.
