@@ -8,8 +8,9 @@
 //!
 //! Each operation is what the request path does: an exemplar of a sampled span (the value
 //! cycling over four buckets), or a 200-byte line appended to the queue, whose writer thread
-//! writes to `io::sink` every 2 ms. The queues hold 256 MiB, so that no line is dropped (a
-//! dropped line costs less than a kept one); the drop counts are printed.
+//! writes to `io::sink` every 2 ms. The queues hold 256 MiB (the crate's in each of its 16
+//! shards), so that no line is dropped (a dropped line costs less than a kept one); the drop
+//! counts are printed.
 //!
 //! The cost per operation is wall time over the operations of all threads: with more threads
 //! than cores it is the inverse of the throughput.
@@ -76,7 +77,7 @@ impl Subjects {
         )
         .expect("writer thread");
         let (after_lines, after_dropped) =
-            octollm_telemetry::logs::bench::line_queue(Box::new(std::io::sink()), CAPACITY)
+            octollm_telemetry::logs::bench::line_queue(Box::new(std::io::sink()), 16 * CAPACITY)
                 .expect("writer thread");
         let mut line = vec![b'x'; 199];
         line.push(b'\n');

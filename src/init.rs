@@ -170,7 +170,10 @@ fn log_writer(
 /// Prometheus or pushed over OTLP (the only two ways out that carry them).
 fn exemplar_store(plan: &Plan) -> Option<crate::metrics::Exemplars> {
     use crate::config::MetricsPlan;
-    let carried = matches!(plan.metrics, MetricsPlan::Prometheus | MetricsPlan::Otlp { .. });
+    let carried = matches!(
+        plan.metrics,
+        MetricsPlan::Prometheus | MetricsPlan::Otlp { .. }
+    );
     (plan.exemplars && carried).then(crate::metrics::Exemplars::new)
 }
 

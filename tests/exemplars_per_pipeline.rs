@@ -52,10 +52,15 @@ async fn request(telemetry: &Telemetry, trace_id: &str, exemplars: bool) {
 
 /// The trace ids of the exemplars in `telemetry`'s OpenMetrics text, and its request count.
 fn exemplar_traces(telemetry: &Telemetry) -> (Vec<String>, usize) {
-    let text = telemetry.encode_openmetrics().expect("served for Prometheus");
+    let text = telemetry
+        .encode_openmetrics()
+        .expect("served for Prometheus");
     let traces = text
         .lines()
-        .filter_map(|l| l.split_once(" # {trace_id=\"").map(|(_, rest)| rest[..32].to_owned()))
+        .filter_map(|l| {
+            l.split_once(" # {trace_id=\"")
+                .map(|(_, rest)| rest[..32].to_owned())
+        })
         .collect();
     let count = text
         .lines()
@@ -83,7 +88,10 @@ async fn each_pipeline_keeps_its_own_exemplars_and_a_disabled_one_keeps_none() {
     request(&off, THIRD, true).await;
     request(&off, THIRD, false).await;
     let (traces, count) = exemplar_traces(&off);
-    assert!(traces.is_empty(), "exemplars(false) records none: {traces:?}");
+    assert!(
+        traces.is_empty(),
+        "exemplars(false) records none: {traces:?}"
+    );
     assert_eq!(count, 1, "the requests were measured");
 
     // A layer on a provider given in code keeps no exemplar unless given the store.

@@ -378,7 +378,13 @@ mod tests {
         let (first, second, failed) = (sampled(1), sampled(2), sampled(3));
         durations.record(0.01, &request("/b"), ok, None, &first);
         durations.record(0.02, &request("/b"), ok, None, &second);
-        durations.record(0.01, &request("/b"), ok, None, &SpanContext::empty_context());
+        durations.record(
+            0.01,
+            &request("/b"),
+            ok,
+            None,
+            &SpanContext::empty_context(),
+        );
         durations.record(0.3, &request("/b"), error, Some("500"), &failed);
         let series = |status, error_type| {
             let labels = crate::http::semconv::server_duration(&request("/b"), status, error_type);
@@ -401,9 +407,14 @@ mod tests {
         let other = Exemplars::new();
         let moved = instruments.with_exemplars(Some(other.clone()));
         let third = sampled(4);
-        moved.duration.record(0.01, &request("/b"), ok, None, &third);
+        moved
+            .duration
+            .record(0.01, &request("/b"), ok, None, &third);
         let slots = other.of_series(series(ok, None)).expect("the other store");
-        assert_eq!(slots[1].map(|e| e.span_id), Some(third.span_id().to_bytes()));
+        assert_eq!(
+            slots[1].map(|e| e.span_id),
+            Some(third.span_id().to_bytes())
+        );
         assert_eq!(store.of_series(series(ok, None)), Some(bound));
         // Without a store nothing is kept.
         let none = instruments.with_exemplars(None);

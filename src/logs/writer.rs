@@ -79,12 +79,13 @@ impl Shared {
         self.shards.iter().any(|s| !lock(&s.0).is_empty())
     }
 
-    /// Moves every shard's lines to the end of `batch`.
-    fn take_all(&self, batch: &mut Vec<u8>) {
+    /// Moves every shard's lines to the end of `batch`. A shard is locked only to swap its
+    /// buffer with the empty `spare`; the copy is made outside the lock.
+    fn take_all(&self, batch: &mut Vec<u8>, spare: &mut Vec<u8>) {
         for shard in &self.shards {
-            let mut lines = lock(&shard.0);
-            batch.extend_from_slice(&lines);
-            lines.clear();
+            std::mem::swap(&mut *lock(&shard.0), spare);
+            batch.extend_from_slice(spare);
+            spare.clear();
         }
     }
 }
@@ -210,12 +211,13 @@ fn wait_for_work(shared: &Arc<Shared>) -> Option<bool> {
 )]
 fn write_lines(shared: Arc<Shared>, mut out: Box<dyn Write + Send>) {
     let mut batch: Vec<u8> = Vec::new();
+    let mut spare: Vec<u8> = Vec::new();
     while let Some(flushing) = wait_for_work(&shared) {
         if !flushing {
             std::thread::sleep(GATHER);
         }
         let covered = lock(&shared.control).asked;
-        shared.take_all(&mut batch);
+        shared.take_all(&mut batch, &mut spare);
         if !batch.is_empty() {
             let lost = write_batch(&mut *out, &batch);
             if lost > 0 {
@@ -224,6 +226,9 @@ fn write_lines(shared: Arc<Shared>, mut out: Box<dyn Write + Send>) {
             batch.clear();
             if batch.capacity() > shared.capacity * SHARDS {
                 batch.shrink_to(shared.capacity * SHARDS);
+            }
+            if spare.capacity() > shared.capacity {
+                spare.shrink_to(shared.capacity);
             }
         }
         let mut control = lock(&shared.control);

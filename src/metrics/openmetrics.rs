@@ -30,7 +30,13 @@ pub(crate) fn encode(families: &[MetricFamily], exemplars: Option<&Exemplars>) -
         }
         for metric in family.get_metric() {
             let exemplars = exemplars.filter(|_| family_name == WITH_EXEMPLARS);
-            family_sample(&mut out, family_name, family.get_field_type(), metric, exemplars);
+            family_sample(
+                &mut out,
+                family_name,
+                family.get_field_type(),
+                metric,
+                exemplars,
+            );
         }
     }
     out.push_str("# EOF\n");
