@@ -78,14 +78,9 @@ pub(crate) fn prometheus() -> Option<&'static prometheus::Registry> {
     PROMETHEUS.get()
 }
 
-/// The exemplar store `init` installed, if it has run (`Some(None)`: it keeps none).
-pub(crate) fn installed_exemplars() -> Option<Option<Exemplars>> {
-    EXEMPLARS.get().cloned()
-}
-
 /// The exemplar store `init` installed, if it has run and keeps exemplars.
 pub(crate) fn exemplars() -> Option<Exemplars> {
-    installed_exemplars().flatten()
+    EXEMPLARS.get().cloned().flatten()
 }
 
 /// A tracer that records nothing, for requests served before `init`.

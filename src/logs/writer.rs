@@ -266,6 +266,7 @@ fn write_batch(out: &mut dyn Write, batch: &[u8]) -> u64 {
 }
 
 /// The lines of `bytes`: each ends with a newline, the last one may not.
+#[allow(clippy::naive_bytecount, reason = "only after a failed write")]
 fn lines_in(bytes: &[u8]) -> u64 {
     let ends = bytes.iter().filter(|b| **b == b'\n').count();
     let unended = usize::from(bytes.last().is_some_and(|b| *b != b'\n'));

@@ -41,6 +41,10 @@ pub(crate) struct LayerSettings {
     pub(crate) tracer: FromInit<SdkTracer>,
     pub(crate) instruments: FromInit<Option<Instruments>>,
     /// The exemplar store given in code (`Some(None)`: none); else the one `init` installed.
+    #[allow(
+        clippy::option_option,
+        reason = "not given, given as none, given a store"
+    )]
     pub(crate) exemplars: Option<Option<Exemplars>>,
     pub(crate) propagator: FromInit<SharedPropagator>,
 }
