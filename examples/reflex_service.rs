@@ -149,10 +149,22 @@ async fn self_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let instrumented = std::env::var("REFLEX_TELEMETRY").map_or(true, |v| v != "off");
+    let mut appender = None;
     let guard = if instrumented {
         let config = octollm_telemetry::TelemetryConfig::from_env()?
             .service_name("reflex-layer")
             .service_version(env!("CARGO_PKG_VERSION"));
+        // `REFLEX_LOG_WRITER=appender`: lines through tracing-appender's lossy non-blocking
+        // writer instead of the crate's (the comparison of `scripts/load.sh`).
+        let config = if std::env::var("REFLEX_LOG_WRITER").is_ok_and(|v| v == "appender") {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(true)
+                .finish(std::io::stdout());
+            appender = Some((writer.error_counter(), guard));
+            config.log_writer(writer)
+        } else {
+            config
+        };
         Some(config.init().await?)
     } else {
         None
@@ -191,6 +203,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Flush spans and metrics before the process exits.
     if let Some(Err(e)) = guard.map(|g| g.shutdown()) {
         eprintln!("telemetry shutdown: {e}");
+    }
+    if let Some((dropped, worker)) = appender {
+        drop(worker);
+        eprintln!("log lines dropped: {}", dropped.dropped_lines());
     }
     Ok(())
 }

@@ -49,7 +49,6 @@
 
 mod buckets;
 mod cache;
-#[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
 pub(crate) mod exemplars;
 #[cfg(feature = "prometheus")]
 mod openmetrics;
@@ -57,6 +56,32 @@ mod pool;
 
 pub use buckets::DURATION_BUCKETS;
 pub use cache::CacheMetrics;
+pub use exemplars::Exemplars;
+
+/// The exemplar store's recording path, for `benches/locks.rs`. Not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    use std::sync::Arc;
+
+    use opentelemetry::trace::SpanContext;
+
+    /// The slots of one series of a fresh store, as a bound label set keeps them.
+    #[derive(Debug)]
+    pub struct SeriesSlots(Arc<super::exemplars::Series>);
+
+    /// The slots of series 1 of a fresh store.
+    #[must_use]
+    pub fn series_slots() -> Option<SeriesSlots> {
+        super::Exemplars::new().series(1).map(SeriesSlots)
+    }
+
+    impl SeriesSlots {
+        /// Keeps `value` of a sampled request as the exemplar of its bucket.
+        pub fn record(&self, value: f64, span: &SpanContext) {
+            self.0.record(value, span);
+        }
+    }
+}
 pub use pool::{ConnectionPoolMetrics, PoolStats};
 
 /// `http_server_request_duration_seconds_bucket`: request duration histogram buckets.
@@ -223,15 +248,19 @@ pub fn encode_openmetrics() -> Option<String> {
     #[cfg(feature = "prometheus")]
     return Some(openmetrics::encode(
         &crate::installed::prometheus()?.gather(),
+        crate::installed::exemplars().as_ref(),
     ));
     #[cfg(not(feature = "prometheus"))]
     None
 }
 
-/// `registry` in the OpenMetrics format.
+/// `registry` in the OpenMetrics format, with the exemplars of `exemplars`.
 #[cfg(feature = "prometheus")]
-pub(crate) fn encode_registry_openmetrics(registry: &prometheus::Registry) -> String {
-    openmetrics::encode(&registry.gather())
+pub(crate) fn encode_registry_openmetrics(
+    registry: &prometheus::Registry,
+    exemplars: Option<&Exemplars>,
+) -> String {
+    openmetrics::encode(&registry.gather(), exemplars)
 }
 
 /// Whether a scraper's `Accept` header asks for OpenMetrics (Prometheus does, and then

@@ -30,13 +30,16 @@ pub(crate) fn provider(
     resource: &Resource,
     runtime: &ExportRuntime,
     counters: &Arc<Counters>,
+    exemplars: Option<&crate::metrics::Exemplars>,
 ) -> Result<Option<MeterPipeline>, InitError> {
     let builder = SdkMeterProvider::builder().with_resource(resource.clone());
     #[cfg(feature = "prometheus")]
     let mut registry = None;
     let builder = match plan {
         MetricsPlan::None => return Ok(None),
-        MetricsPlan::Otlp { otlp, interval } => otlp_reader(builder, otlp, *interval, runtime)?,
+        MetricsPlan::Otlp { otlp, interval } => {
+            otlp_reader(builder, otlp, *interval, runtime, exemplars.cloned())?
+        }
         MetricsPlan::Prometheus => {
             #[cfg(feature = "prometheus")]
             {
@@ -64,12 +67,13 @@ fn otlp_reader(
     otlp: &crate::config::OtlpSettings,
     interval: std::time::Duration,
     runtime: &ExportRuntime,
+    exemplars: Option<crate::metrics::Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     let settings = otlp.clone();
     let handle = runtime.handle().clone();
     let error = |e| InitError::exporter(Signal::Metrics, e);
     let exporter = runtime
-        .run_on(move || super::otlp::metrics::MetricExporter::new(&settings, handle))
+        .run_on(move || super::otlp::metrics::MetricExporter::new(&settings, handle, exemplars))
         .map_err(error)?
         .map_err(error)?;
     let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
@@ -84,6 +88,7 @@ fn otlp_reader(
     otlp: &crate::config::OtlpSettings,
     _interval: std::time::Duration,
     _runtime: &ExportRuntime,
+    _exemplars: Option<crate::metrics::Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     Err(InitError::exporter(
         Signal::Metrics,

@@ -135,22 +135,13 @@ impl RequestState {
         }
         span.end();
         if let Some(instruments) = &self.instruments {
-            let series = instruments.duration.record(
+            instruments.duration.record(
                 duration.as_secs_f64(),
                 &self.request,
                 outcome.status,
                 outcome.error_type.as_deref(),
+                span.span_context(),
             );
-            #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
-            if crate::metrics::exemplars::enabled() {
-                crate::metrics::exemplars::record_series(
-                    series,
-                    duration.as_secs_f64(),
-                    span.span_context(),
-                );
-            }
-            #[cfg(not(any(feature = "prometheus", feature = "grpc", feature = "http-proto")))]
-            let _ = series;
             instruments
                 .active
                 .add(self.request.method, self.request.scheme, -1);
