@@ -21,6 +21,11 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use octollm_telemetry::metrics::CacheMetrics;
 use serde_json::{json, Value};
 use tracing::{info, info_span, Instrument as _};
@@ -109,33 +114,34 @@ async fn shutdown_signal() {
     info!("shutdown signal received");
 }
 
+/// Sends `request` and returns the status, the `traceparent` answered and the body.
+async fn send(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+) -> Result<(http::StatusCode, Option<http::HeaderValue>, String), Box<dyn std::error::Error>> {
+    let response = client.request(request).await?;
+    let status = response.status();
+    let trace = response.headers().get("traceparent").cloned();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, trace, String::from_utf8(body.to_vec())?))
+}
+
 async fn self_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    let client = reqwest::Client::new();
+    let client = Client::builder(TokioExecutor::new()).build_http();
     for text in [
         "mail me at ana@example.com",
         "nothing to see",
         "call 0612345678 now",
         "mail me at ana@example.com",
     ] {
-        let response = client
-            .post(format!("http://{addr}/detect-pii"))
+        let request = http::Request::post(format!("http://{addr}/detect-pii"))
             .header("content-type", "application/json")
-            .body(json!({ "text": text }).to_string())
-            .send()
-            .await?;
-        let trace = response.headers().get("traceparent").cloned();
-        println!(
-            "POST /detect-pii -> {} {} traceparent={trace:?}",
-            response.status(),
-            response.text().await?
-        );
+            .body(Full::from(json!({ "text": text }).to_string()))?;
+        let (status, trace, body) = send(&client, request).await?;
+        println!("POST /detect-pii -> {status} {body} traceparent={trace:?}");
     }
-    let metrics = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let request = http::Request::get(format!("http://{addr}/metrics")).body(Full::default())?;
+    let (_, _, metrics) = send(&client, request).await?;
     let count = metrics
         .lines()
         .find(|l| {
@@ -149,10 +155,22 @@ async fn self_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let instrumented = std::env::var("REFLEX_TELEMETRY").map_or(true, |v| v != "off");
+    let mut appender = None;
     let guard = if instrumented {
         let config = octollm_telemetry::TelemetryConfig::from_env()?
             .service_name("reflex-layer")
             .service_version(env!("CARGO_PKG_VERSION"));
+        // `REFLEX_LOG_WRITER=appender`: lines through tracing-appender's lossy non-blocking
+        // writer instead of the crate's (the comparison of `scripts/load.sh`).
+        let config = if std::env::var("REFLEX_LOG_WRITER").is_ok_and(|v| v == "appender") {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(true)
+                .finish(std::io::stdout());
+            appender = Some((writer.error_counter(), guard));
+            config.log_writer(writer)
+        } else {
+            config
+        };
         Some(config.init().await?)
     } else {
         None
@@ -191,6 +209,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Flush spans and metrics before the process exits.
     if let Some(Err(e)) = guard.map(|g| g.shutdown()) {
         eprintln!("telemetry shutdown: {e}");
+    }
+    if let Some((dropped, worker)) = appender {
+        drop(worker);
+        eprintln!("log lines dropped: {}", dropped.dropped_lines());
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 #   bash scripts/load.sh            # 3 rounds of 20 s per case (about 7 minutes in all)
 #   ROUNDS=5 DURATION=10 bash scripts/load.sh
 #   SKIP_HTTP=1 bash scripts/load.sh   # only the span-rate part
+#   WRITER_AB=1 bash scripts/load.sh   # only the log writers: the crate's against
+#                                      # tracing-appender's non_blocking (lossy), sampling 0.1
 #
 # Needs: wrk (Debian `wrk`), rotel (`pip install rotel==0.0.1a15`). Loopback only; every
 # process it starts is stopped on exit.
@@ -23,7 +25,11 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 ROTEL_DIR="$(python3 -c 'import os, rotel; print(os.path.dirname(rotel.__file__))')"
-cargo build -q --release --example reflex_service --example span_rate
+if [ -n "${WRITER_AB:-}" ]; then
+  cargo build -q --release --example reflex_service
+else
+  cargo build -q --release --example reflex_service --example span_rate
+fi
 BIN=target/release/examples
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -66,14 +72,23 @@ run_case() {
   p99=$(awk '$1=="99%" {print $2}' "$OUT/$name.wrk")
   dropped=$(awk '/^octollm_telemetry_spans_dropped_total/ {s += $NF; n++} END {if (n) print s}' "$OUT/$name.metrics")
   echo "$name $rps $p50 $p99 ${dropped:--}" >> "$OUT/results.txt"
+  # Log lines dropped: the crate's counter, or what tracing-appender's counter printed at exit.
+  lines=$(awk '/^octollm_telemetry_log_lines_dropped_total/ {print $NF}' "$OUT/$name.metrics")
+  lines=${lines:-$(sed -n 's/^log lines dropped: //p' "$OUT/$name.stderr")}
+  echo "$name ${lines:--}" >> "$OUT/lines_dropped.txt"
 }
 
-: > "$OUT/results.txt"
+: > "$OUT/results.txt"; : > "$OUT/lines_dropped.txt"
 if [ -z "${SKIP_HTTP:-}" ]; then
 # Rounds: every case once per round, the ratios taken against the same round's "off", so that
 # a change of the machine's background moves a whole round rather than one case.
 for round in $(seq 1 "$ROUNDS"); do
   run_case off REFLEX_TELEMETRY=off
+  if [ -n "${WRITER_AB:-}" ]; then
+    run_case writer_crate OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
+    run_case writer_appender REFLEX_LOG_WRITER=appender OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
+    continue
+  fi
   run_case sampling_0.1 OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
   run_case sampling_1.0 OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
   run_case sampling_1.0_blackhole OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$HOLE"
@@ -104,6 +119,10 @@ for c in cases:
     d = f"{statistics.median(dropped):.0f}" if dropped else "-"
     print(f"| {c} | {statistics.median(float(r[1]) for r in rs):.0f} | {fmt(rps)} | {fmt(p50)} | {fmt(p99)} | {d} |")
 PY
+fi
+if [ -n "${WRITER_AB:-}" ]; then
+  echo; echo "Log lines dropped per run:"; sort "$OUT/lines_dropped.txt"
+  exit 0
 fi
 
 echo

@@ -98,8 +98,15 @@ fn assemble(
         plan.shutdown_timeout,
         user,
     )?;
-    let meters =
-        export::metrics::provider(&plan.metrics, &resource, &runtime, &counters, &warn_sink)?;
+    let exemplars = exemplar_store(&plan);
+    let meters = export::metrics::provider(
+        &plan.metrics,
+        &resource,
+        &runtime,
+        &counters,
+        &warn_sink,
+        exemplars.as_ref(),
+    )?;
     if let Some(meters) = &meters {
         metric_extras(&plan, meters);
     }
@@ -118,6 +125,7 @@ fn assemble(
         propagator: crate::propagation::build(plan.propagators),
         #[cfg(feature = "prometheus")]
         prometheus: meters.and_then(|m| m.prometheus),
+        exemplars,
         writer: SharedWriter(Arc::new(writer)),
         filter,
         warn_sink,
@@ -159,20 +167,19 @@ fn log_writer(
     }
 }
 
-/// The metrics beside the HTTP ones: exemplars for the Prometheus endpoint and OTLP push, and
-/// the process and runtime instruments.
+/// The pipeline's own exemplar store, when exemplars are on and metrics are served for
+/// Prometheus or pushed over OTLP (the only two ways out that carry them).
+fn exemplar_store(plan: &Plan) -> Option<crate::metrics::Exemplars> {
+    use crate::config::MetricsPlan;
+    let carried = matches!(
+        plan.metrics,
+        MetricsPlan::Prometheus | MetricsPlan::Otlp { .. }
+    );
+    (plan.exemplars && carried).then(crate::metrics::Exemplars::new)
+}
+
+/// The process and runtime instruments beside the HTTP ones.
 fn metric_extras(plan: &Plan, meters: &export::metrics::MeterPipeline) {
-    #[cfg(feature = "prometheus")]
-    let served = meters.prometheus.is_some();
-    #[cfg(not(feature = "prometheus"))]
-    let served = false;
-    let pushed = matches!(plan.metrics, crate::config::MetricsPlan::Otlp { .. });
-    #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
-    if plan.exemplars && (served || pushed) {
-        crate::metrics::exemplars::enable();
-    }
-    #[cfg(not(any(feature = "prometheus", feature = "grpc", feature = "http-proto")))]
-    let _ = (plan.exemplars, served, pushed);
     if plan.runtime_metrics {
         crate::runtime_metrics::register(
             &meters.provider,
@@ -193,6 +200,7 @@ fn install(telemetry: Telemetry) -> Result<TelemetryGuard, InitError> {
         propagator: Arc::clone(&telemetry.propagator),
         #[cfg(feature = "prometheus")]
         prometheus: telemetry.prometheus.clone(),
+        exemplars: telemetry.exemplars.clone(),
     });
     log_start(&telemetry.plan);
     Ok(telemetry.into_guard())

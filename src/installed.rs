@@ -9,6 +9,7 @@ use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
+use crate::metrics::Exemplars;
 use crate::propagation::{self, SharedPropagator};
 
 /// The instrumentation scope of every span and instrument the crate creates.
@@ -19,6 +20,7 @@ static METER: OnceLock<Meter> = OnceLock::new();
 static PROPAGATOR: OnceLock<SharedPropagator> = OnceLock::new();
 #[cfg(feature = "prometheus")]
 static PROMETHEUS: OnceLock<prometheus::Registry> = OnceLock::new();
+static EXEMPLARS: OnceLock<Option<Exemplars>> = OnceLock::new();
 
 /// The pipelines `init` installs, in one value.
 pub(crate) struct Installation<'a> {
@@ -27,10 +29,13 @@ pub(crate) struct Installation<'a> {
     pub(crate) propagator: SharedPropagator,
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<prometheus::Registry>,
+    pub(crate) exemplars: Option<Exemplars>,
 }
 
 /// Records what `init` installed. Called once per process (`init` refuses a second call).
 pub(crate) fn set(installation: Installation<'_>) {
+    // Before the meter: a layer that finds the meter finds the store too.
+    let _ = EXEMPLARS.set(installation.exemplars);
     let _ = TRACER.set(scoped_tracer(installation.tracer_provider));
     if let Some(provider) = installation.meter_provider {
         let _ = METER.set(provider.meter(SCOPE));
@@ -71,6 +76,11 @@ pub(crate) fn meter() -> Option<Meter> {
 #[cfg(feature = "prometheus")]
 pub(crate) fn prometheus() -> Option<&'static prometheus::Registry> {
     PROMETHEUS.get()
+}
+
+/// The exemplar store `init` installed, if it has run and keeps exemplars.
+pub(crate) fn exemplars() -> Option<Exemplars> {
+    EXEMPLARS.get().cloned().flatten()
 }
 
 /// A tracer that records nothing, for requests served before `init`.
@@ -121,6 +131,11 @@ impl<T: Clone> FromInit<T> {
     /// Always `value`.
     pub(crate) fn given(value: T) -> Self {
         Self(Arc::new(OnceLock::from(value)))
+    }
+
+    /// The value, when given (or already taken from `init`).
+    pub(crate) fn fixed(&self) -> Option<&T> {
+        self.0.get()
     }
 
     /// The value: given, or installed by `init`, else `stand_in()` for this call only.

@@ -19,7 +19,7 @@
 //! | server spans, RED metrics and access lines for Axum/Tower | [`http::layer`] |
 //! | the trace carried to the services you call | [`http::client_layer`], [`http::inject_context`] |
 //! | `/metrics` for Prometheus | [`metrics::router`], [`metrics::handler`], [`metrics::serve`] |
-//! | the Kubernetes monitoring stack (Prometheus rules, Grafana dashboards, Loki, Jaeger) | [`manifests`] |
+//! | the Kubernetes monitoring stack (Prometheus rules, Grafana dashboards, Loki, Jaeger) | [`manifests`] (`manifests` feature) |
 //!
 //! [`init_telemetry`] reads the environment and installs, for the whole process:
 //!
@@ -143,13 +143,19 @@
 //! # Cargo features
 //!
 //! - `grpc` (default): OTLP over gRPC.
-//! - `http-proto` (default): OTLP over HTTP/protobuf.
+//! - `http-proto` (default): OTLP over HTTP/protobuf, so that
+//!   `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` works without a rebuild. In the default build
+//!   it adds no crate (tonic already brings hyper-util and flate2), only this crate's HTTP
+//!   transport.
 //! - `tls` (default): `https://` collector endpoints over rustls (ring), with a private CA and
 //!   client certificates from the `OTEL_EXPORTER_OTLP_*CERTIFICATE`/`*CLIENT_KEY` variables.
 //! - `axum` (default): route templates (`MatchedPath`) and peer addresses (`ConnectInfo`) in
 //!   the HTTP layer, and the `/metrics` router.
 //! - `prometheus` (default): metrics in the Prometheus text format.
-//! - `cli`: the `octollm-telemetry` command that lists and exports the monitoring stack.
+//! - `manifests`: the monitoring stack of the repository's `monitoring/` folder, embedded
+//!   (about 0.5 MB of files) and served by [`manifests`].
+//! - `cli`: the `octollm-telemetry` command that lists and exports the monitoring stack
+//!   (enables `manifests`).
 //!
 //! # Crate versions
 //!
@@ -198,6 +204,7 @@ pub mod http;
 mod init;
 mod installed;
 pub mod logs;
+#[cfg(feature = "manifests")]
 pub mod manifests;
 pub mod metrics;
 mod propagation;

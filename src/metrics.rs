@@ -49,7 +49,6 @@
 
 mod buckets;
 mod cache;
-#[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
 pub(crate) mod exemplars;
 #[cfg(feature = "prometheus")]
 mod openmetrics;
@@ -57,6 +56,32 @@ mod pool;
 
 pub use buckets::DURATION_BUCKETS;
 pub use cache::CacheMetrics;
+pub use exemplars::Exemplars;
+
+/// The exemplar store's recording path, for `benches/locks.rs`. Not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    use std::sync::Arc;
+
+    use opentelemetry::trace::SpanContext;
+
+    /// The slots of one series of a fresh store, as a bound label set keeps them.
+    #[derive(Debug)]
+    pub struct SeriesSlots(Arc<super::exemplars::Series>);
+
+    /// The slots of series 1 of a fresh store.
+    #[must_use]
+    pub fn series_slots() -> Option<SeriesSlots> {
+        super::Exemplars::new().series(1).map(SeriesSlots)
+    }
+
+    impl SeriesSlots {
+        /// Keeps `value` of a sampled request as the exemplar of its bucket.
+        pub fn record(&self, value: f64, span: &SpanContext) {
+            self.0.record(value, span);
+        }
+    }
+}
 pub use pool::{ConnectionPoolMetrics, PoolStats};
 
 /// `http_server_request_duration_seconds_bucket`: request duration histogram buckets.
@@ -93,12 +118,16 @@ pub const LABEL_URL_SCHEME: &str = "url_scheme";
 pub const LABEL_ERROR_TYPE: &str = "error_type";
 /// Label `network_protocol_version` (`1.1`, `2`).
 pub const LABEL_PROTOCOL_VERSION: &str = "network_protocol_version";
-/// Label `reason` of [`SPANS_DROPPED_TOTAL`]: [`REASON_QUEUE_FULL`] or [`REASON_EXPORT_FAILED`].
+/// Label `reason` of [`SPANS_DROPPED_TOTAL`] and [`LOGS_DROPPED_TOTAL`]: [`REASON_QUEUE_FULL`],
+/// [`REASON_EXPORT_FAILED`] or [`REASON_REJECTED`].
 pub const LABEL_REASON: &str = "reason";
 /// `reason="queue_full"`: dropped as the span ended because the export queue was full.
 pub const REASON_QUEUE_FULL: &str = "queue_full";
 /// `reason="export_failed"`: lost in an export request that failed or timed out.
 pub const REASON_EXPORT_FAILED: &str = "export_failed";
+/// `reason="rejected"`: the collector accepted the request but rejected these items (OTLP
+/// partial success).
+pub const REASON_REJECTED: &str = "rejected";
 
 /// `octollm_telemetry_logs_dropped_total`: log records that never reached the collector
 /// (`OTEL_LOGS_EXPORTER=otlp`), label [`LABEL_REASON`].
@@ -219,15 +248,19 @@ pub fn encode_openmetrics() -> Option<String> {
     #[cfg(feature = "prometheus")]
     return Some(openmetrics::encode(
         &crate::installed::prometheus()?.gather(),
+        crate::installed::exemplars().as_ref(),
     ));
     #[cfg(not(feature = "prometheus"))]
     None
 }
 
-/// `registry` in the OpenMetrics format.
+/// `registry` in the OpenMetrics format, with the exemplars of `exemplars`.
 #[cfg(feature = "prometheus")]
-pub(crate) fn encode_registry_openmetrics(registry: &prometheus::Registry) -> String {
-    openmetrics::encode(&registry.gather())
+pub(crate) fn encode_registry_openmetrics(
+    registry: &prometheus::Registry,
+    exemplars: Option<&Exemplars>,
+) -> String {
+    openmetrics::encode(&registry.gather(), exemplars)
 }
 
 /// Whether a scraper's `Accept` header asks for OpenMetrics (Prometheus does, and then

@@ -15,6 +15,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::Plan;
 use crate::export::WarnSink;
 use crate::guard::TelemetryGuard;
+use crate::metrics::Exemplars;
 use crate::propagation::SharedPropagator;
 
 /// The tracer provider, meter provider, propagator and `tracing` layers of a configuration,
@@ -51,6 +52,7 @@ pub struct Telemetry {
     pub(crate) propagator: SharedPropagator,
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<prometheus::Registry>,
+    pub(crate) exemplars: Option<Exemplars>,
     pub(crate) writer: SharedWriter,
     pub(crate) filter: String,
     pub(crate) warn_sink: WarnSink,
@@ -68,6 +70,17 @@ impl Telemetry {
     #[must_use]
     pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
         self.meter_provider.as_ref()
+    }
+
+    /// The exemplar store of this pipeline, when it keeps exemplars: exemplars are on
+    /// ([`TelemetryConfig::exemplars`](crate::TelemetryConfig::exemplars), `OCTOLLM_EXEMPLARS`)
+    /// and metrics are served for Prometheus or pushed over OTLP. Give it to the HTTP layer
+    /// with [`OtelLayer::exemplars`](crate::http::OtelLayer::exemplars) beside
+    /// [`meter_provider`](Self::meter_provider); [`encode_openmetrics`](Self::encode_openmetrics)
+    /// and the OTLP metric exporter read it. Each `build` has its own.
+    #[must_use]
+    pub fn exemplars(&self) -> Option<Exemplars> {
+        self.exemplars.clone()
     }
 
     /// The propagators `OTEL_PROPAGATORS` names (W3C trace context and baggage by default).
@@ -93,6 +106,7 @@ impl Telemetry {
         #[cfg(feature = "prometheus")]
         return Some(crate::metrics::encode_registry_openmetrics(
             self.prometheus.as_ref()?,
+            self.exemplars.as_ref(),
         ));
         #[cfg(not(feature = "prometheus"))]
         None

@@ -193,11 +193,12 @@ async fn every_method_status_and_route_shape() {
                     assert_eq!(panic_line["level"], "error", "{case}");
                     assert_eq!(panic_line["trace_id"], trace_id.as_str(), "{case}");
                 }
-                // The response returns the trace context.
+                // The response returns the trace context: sampled, and random since the
+                // trace started here.
                 let traceparent = response.headers()["traceparent"].to_str().unwrap();
                 assert_eq!(
                     traceparent,
-                    format!("00-{trace_id}-{}-01", span.span_context.span_id()),
+                    format!("00-{trace_id}-{}-03", span.span_context.span_id()),
                     "{case}"
                 );
 

@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use octollm_telemetry::metrics::{self, CacheMetrics, ConnectionPoolMetrics, PoolStats};
 use octollm_telemetry::TelemetryConfig;
@@ -162,7 +162,7 @@ async fn runtime_pool_and_cache_series_have_the_contract_names() {
         }
     }
     assert!(
-        sample(&text, metrics::PROCESS_UPTIME, &[]).is_some_and(|v| v >= 0.0),
+        sample(&text, metrics::PROCESS_UPTIME, &[]).is_some_and(|v| v > 0.0),
         "{text}"
     );
     assert_eq!(
@@ -216,4 +216,183 @@ async fn runtime_metrics_can_be_turned_off() {
             "{text}"
         );
     }
+}
+
+/// What the test reads of its own process, on its own: `/proc/self/stat` (utime, stime and
+/// start time in clock ticks), `/proc/uptime`, the entries of `/proc/self/task` and
+/// `/proc/self/fd`, and `VmRSS` of `/proc/self/status`.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct Reading {
+    user: f64,
+    system: f64,
+    uptime: f64,
+    threads: f64,
+    fds: f64,
+    rss: f64,
+}
+
+#[cfg(target_os = "linux")]
+impl Reading {
+    /// `ticks`: clock ticks per second, from `getconf CLK_TCK`.
+    fn now(ticks: f64) -> Reading {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after_name: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        // after_name[0] is field 3 of proc(5).
+        let field = |n: usize| after_name[n - 3].parse::<f64>().unwrap();
+        let boot = std::fs::read_to_string("/proc/uptime").unwrap();
+        let boot: f64 = boot.split(' ').next().unwrap().parse().unwrap();
+        let count = |dir: &str| std::fs::read_dir(dir).unwrap().count() as f64;
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let rss_kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix(" kB"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Reading {
+            user: field(14) / ticks,
+            system: field(15) / ticks,
+            uptime: boot - field(22) / ticks,
+            threads: count("/proc/self/task"),
+            fds: count("/proc/self/fd"),
+            rss: rss_kib * 1024.0,
+        }
+    }
+}
+
+/// CPU nanoseconds of the calling thread (`/proc/thread-self/schedstat`, counted by the
+/// scheduler in nanoseconds, independent of clock ticks).
+#[cfg(target_os = "linux")]
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Asserts `low - slack <= value <= high + slack`.
+#[cfg(target_os = "linux")]
+fn within(name: &str, value: Option<f64>, low: f64, high: f64, slack: f64) {
+    let value = value.unwrap_or_else(|| panic!("{name}: no sample"));
+    assert!(
+        (low - slack..=high + slack).contains(&value),
+        "{name} = {value}, read independently between {low} and {high} (± {slack})"
+    );
+}
+
+/// The process series are the process's own figures: each lies between two readings the test
+/// takes itself just before and after the scrape. CPU time is also checked against the
+/// scheduler's nanosecond count of a busy loop, so a wrong clock-tick rate fails.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_series_agree_with_independent_readings() {
+    let Some(getconf) = support::require_tool("getconf") else {
+        return;
+    };
+    let out = std::process::Command::new(getconf)
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    let ticks: f64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let telemetry = build(&[]);
+
+    // Something to see: 64 MiB touched, 16 more open files, 8 more threads, and 0.3 s of CPU.
+    let ballast = vec![1_u8; 64 << 20];
+    let files: Vec<_> = (0..16)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    let (stop, parked) = std::sync::mpsc::channel::<()>();
+    let parked = Arc::new(std::sync::Mutex::new(parked));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let parked = Arc::clone(&parked);
+            std::thread::spawn(move || {
+                let _ = parked.lock().unwrap().recv();
+            })
+        })
+        .collect();
+    let cpu_start = thread_cpu_ns();
+    let wall = Instant::now();
+    let mut burned = 0_u64;
+    let mut x = 1_u64;
+    while burned < 300_000_000 && wall.elapsed() < Duration::from_secs(20) {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+        burned = match (cpu_start, thread_cpu_ns()) {
+            (Some(a), Some(b)) => b - a,
+            _ => u64::try_from(wall.elapsed().as_nanos()).unwrap(),
+        };
+    }
+    std::hint::black_box(x);
+
+    let before = Reading::now(ticks);
+    let text = telemetry.encode_prometheus().unwrap();
+    let after = Reading::now(ticks);
+    let cpu = |mode: &str| {
+        let label = format!(r#"cpu_mode="{mode}""#);
+        sample(&text, metrics::PROCESS_CPU_TIME_TOTAL, &[&label])
+    };
+    let tick = 1.0 / ticks;
+    within("user CPU", cpu("user"), before.user, after.user, 1e-9);
+    within(
+        "system CPU",
+        cpu("system"),
+        before.system,
+        after.system,
+        1e-9,
+    );
+    let total = cpu("user").unwrap() + cpu("system").unwrap();
+    assert!(
+        total >= burned as f64 / 1e9 - 2.0 * tick,
+        "process CPU {total} s, less than the {burned} ns this thread was seen to use"
+    );
+    // /proc/uptime and the start time are cut to hundredths of a second.
+    let uptime = sample(&text, metrics::PROCESS_UPTIME, &[]);
+    within("uptime", uptime, before.uptime, after.uptime, 0.02);
+    assert!(uptime.unwrap() > 0.0);
+    // Other tests of this binary start and end threads and files meanwhile.
+    let threads_seen = sample(&text, metrics::PROCESS_THREAD_COUNT, &[]);
+    within(
+        "threads",
+        threads_seen,
+        before.threads.min(after.threads),
+        before.threads.max(after.threads),
+        4.0,
+    );
+    assert!(threads_seen.unwrap() >= 9.0);
+    let fds = sample(&text, metrics::PROCESS_OPEN_FILE_DESCRIPTORS, &[]);
+    within(
+        "fds",
+        fds,
+        before.fds.min(after.fds),
+        before.fds.max(after.fds),
+        4.0,
+    );
+    assert!(fds.unwrap() >= 16.0 + 3.0);
+    let rss = sample(&text, metrics::PROCESS_MEMORY_USAGE, &[]);
+    within(
+        "RSS",
+        rss,
+        before.rss.min(after.rss),
+        before.rss.max(after.rss),
+        8.0 * 1024.0 * 1024.0,
+    );
+    assert!(rss.unwrap() >= 64.0 * 1024.0 * 1024.0);
+    assert!(sample(&text, metrics::PROCESS_MEMORY_VIRTUAL, &[]).unwrap() >= rss.unwrap());
+
+    drop(stop);
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop((files, std::hint::black_box(ballast)));
 }

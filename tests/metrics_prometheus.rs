@@ -148,6 +148,7 @@ async fn prometheus_scrapes_the_example_service() {
     for reason in [
         octollm_telemetry::metrics::REASON_QUEUE_FULL,
         octollm_telemetry::metrics::REASON_EXPORT_FAILED,
+        octollm_telemetry::metrics::REASON_REJECTED,
     ] {
         let label = format!("{}=\"{reason}\"", octollm_telemetry::metrics::LABEL_REASON);
         assert!(

@@ -36,12 +36,16 @@ fn harness() -> Harness {
     Harness { telemetry, spans }
 }
 
-/// What the downstream call carried, and the server span's trace and parent.
+/// What the downstream call carried, the response's `traceparent`, and the exported spans.
 #[derive(Debug)]
 struct Seen {
     out: HeaderMap,
+    /// The `traceparent` the server layer wrote on the response.
+    response: Option<String>,
     /// The exported server span's trace and parent (`None`: not sampled, not exported).
     server: Option<(String, String)>,
+    /// The W3C trace flags of the exported server and client spans, as two hex digits.
+    flags: Option<(String, String)>,
 }
 
 impl Harness {
@@ -91,6 +95,7 @@ impl Harness {
         }
         let response = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(response.status(), 200);
+        let response_parent = header(response.headers(), "traceparent");
         // The server span ends with the response body.
         let _ = http_body_util::BodyExt::collect(response.into_body())
             .await
@@ -98,17 +103,44 @@ impl Harness {
         self.telemetry.tracer_provider().force_flush().unwrap();
         let spans = self.spans.get_finished_spans().unwrap();
         self.spans.reset();
-        let server = spans
-            .iter()
-            .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
-            .map(|s| {
-                (
-                    s.span_context.trace_id().to_string(),
-                    s.parent_span_id.to_string(),
-                )
-            });
+        let of_kind = |kind| spans.iter().find(|s| s.span_kind == kind);
+        let server = of_kind(opentelemetry::trace::SpanKind::Server);
+        let client = of_kind(opentelemetry::trace::SpanKind::Client);
+        let hex = |s: &opentelemetry_sdk::trace::SpanData| {
+            format!("{:02x}", s.span_context.trace_flags().to_u8())
+        };
+        let flags = server.zip(client).map(|(s, c)| (hex(s), hex(c)));
+        let server = server.map(|s| {
+            (
+                s.span_context.trace_id().to_string(),
+                s.parent_span_id.to_string(),
+            )
+        });
         let out = captured.lock().unwrap().clone();
-        Seen { out, server }
+        Seen {
+            out,
+            response: response_parent,
+            server,
+            flags,
+        }
+    }
+}
+
+/// Checks that the response `traceparent` (of the server span, in `trace`) and the exported
+/// server and client spans carry `flags`, as the outgoing call did.
+fn assert_flags_everywhere(rule: &str, seen: &Seen, trace: &str, flags: &str) {
+    let response = seen.response.as_deref().expect("a response traceparent");
+    let parts: Vec<&str> = response.split('-').collect();
+    assert_eq!(parts.len(), 4, "{rule}: {response}");
+    assert_eq!(parts[1], trace, "{rule}: the response names the trace");
+    assert_eq!(parts[3], flags, "{rule}: response traceparent flags");
+    let sampled = u8::from_str_radix(flags, 16).unwrap() & 1 == 1;
+    match &seen.flags {
+        Some((server, client)) => {
+            assert_eq!(server, flags, "{rule}: exported server span flags");
+            assert_eq!(client, flags, "{rule}: exported client span flags");
+        }
+        None => assert!(!sampled, "{rule}: sampled spans are exported"),
     }
 }
 
@@ -197,6 +229,8 @@ async fn traceparent_rules_in_and_out() {
             Some(expected_flags) => {
                 assert_eq!(trace, TRACE, "{rule}: joins the caller's trace");
                 assert_eq!(&flags, expected_flags, "{rule}: flags sent on");
+                // The caller's random flag, as received, on the response and the spans too.
+                assert_flags_everywhere(rule, &seen, TRACE, expected_flags);
                 let sampled = u8::from_str_radix(expected_flags, 16).unwrap() & 1 == 1;
                 match &seen.server {
                     Some((server_trace, server_parent)) => {
@@ -215,8 +249,10 @@ async fn traceparent_rules_in_and_out() {
                     .expect("a new trace is sampled (always on)");
                 assert_eq!(server_trace, &trace, "{rule}");
                 assert_eq!(server_parent, "0000000000000000", "{rule}: a root span");
-                // A trace started here has a random trace id, and says so (sampled: always on).
+                // A trace started here has a random trace id, and says so (sampled: always on)
+                // on the outgoing call, the response and every exported span.
                 assert_eq!(flags, "03", "{rule}: sampled and random");
+                assert_flags_everywhere(rule, &seen, &trace, "03");
                 assert_eq!(
                     header(&seen.out, "tracestate"),
                     None,
@@ -255,8 +291,10 @@ async fn tracestate_rules_in_and_out() {
         ("32 members", vec![members(32)], Some(members(32))),
         ("33 members: the whole list is discarded", vec![members(33)], None),
         ("33 members over two headers", vec![members(16), (16..33).map(|i| format!("k{i}=v{i}")).collect::<Vec<_>>().join(",")], None),
-        ("a key twice", vec!["foo=1,foo=2".into()], None),
-        ("a key twice, in two headers", vec!["foo=1".into(), "foo=1".into()], None),
+        ("a key twice: the first member kept", vec!["foo=1,foo=2".into()], Some("foo=1".into())),
+        ("a key twice, same value", vec!["foo=1,bar=2,foo=1".into()], Some("foo=1,bar=2".into())),
+        ("a key twice, in two headers", vec!["foo=2".into(), "bar=1,foo=1".into()], Some("foo=2,bar=1".into())),
+        ("a key twice still counts once toward 32", vec![format!("{},k0=x", members(32))], Some(members(32))),
         ("every key character", vec!["abcdefghijklmnopqrstuvwxyz0123456789_-*/@=1".into()], Some("abcdefghijklmnopqrstuvwxyz0123456789_-*/@=1".into())),
         ("a key starting with a digit", vec!["1foo=1".into()], Some("1foo=1".into())),
         ("a multi-tenant key", vec!["tenant@vendor=1".into()], Some("tenant@vendor=1".into())),

@@ -253,7 +253,8 @@ fn url(
         _ => Err(ConfigError::new(
             given.from,
             given.value.as_str(),
-            "an http:// URL with a host (e.g. http://otel-collector:4317)",
+            "an http:// or https:// URL with a host (e.g. http://otel-collector:4317), or \
+             host:port for gRPC",
         )),
     }
 }

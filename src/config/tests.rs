@@ -341,7 +341,7 @@ fn malformed_endpoints_are_rejected_at_validation() {
     ] {
         let e = cfg(&vars).unwrap().effective().map(drop).unwrap_err();
         assert_eq!(e.name, var, "{vars:?}");
-        assert!(e.to_string().contains("an http:// URL with a host"), "{e}");
+        assert!(e.to_string().contains("or https:// URL with a host"), "{e}");
     }
     // Not validated when nothing is exported over OTLP.
     let c = cfg(&[

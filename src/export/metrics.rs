@@ -13,7 +13,7 @@ use super::runtime::ExportRuntime;
 use crate::config::MetricsPlan;
 use crate::error::{InitError, Signal};
 use crate::installed::SCOPE;
-use crate::metrics::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL};
+use crate::metrics::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL, REASON_REJECTED};
 
 /// A built meter provider, and the registry it fills when metrics are served for Prometheus.
 #[derive(Debug)]
@@ -31,6 +31,7 @@ pub(crate) fn provider(
     runtime: &ExportRuntime,
     counters: &Arc<Counters>,
     warn_sink: &WarnSink,
+    exemplars: Option<&crate::metrics::Exemplars>,
 ) -> Result<Option<MeterPipeline>, InitError> {
     let builder = SdkMeterProvider::builder().with_resource(resource.clone());
     #[cfg(feature = "prometheus")]
@@ -39,7 +40,7 @@ pub(crate) fn provider(
         MetricsPlan::None => return Ok(None),
         MetricsPlan::Otlp { otlp, interval } => {
             let report = (Arc::clone(counters), Arc::clone(warn_sink));
-            otlp_reader(builder, otlp, *interval, runtime, report)?
+            otlp_reader(builder, otlp, *interval, runtime, report, exemplars.cloned())?
         }
         MetricsPlan::Prometheus => {
             #[cfg(feature = "prometheus")]
@@ -69,13 +70,16 @@ fn otlp_reader(
     interval: std::time::Duration,
     runtime: &ExportRuntime,
     (counters, warn_sink): (Arc<Counters>, WarnSink),
+    exemplars: Option<crate::metrics::Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     let settings = otlp.clone();
     let handle = runtime.handle().clone();
     let error = |e| InitError::exporter(Signal::Metrics, e);
     let report = super::otlp::Report::new(Signal::Metrics, otlp, counters, warn_sink);
     let exporter = runtime
-        .run_on(move || super::otlp::metrics::MetricExporter::new(&settings, handle, report))
+        .run_on(move || {
+            super::otlp::metrics::MetricExporter::new(&settings, handle, report, exemplars)
+        })
         .map_err(error)?
         .map_err(error)?;
     let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
@@ -91,6 +95,7 @@ fn otlp_reader(
     _interval: std::time::Duration,
     _runtime: &ExportRuntime,
     _report: (Arc<Counters>, WarnSink),
+    _exemplars: Option<crate::metrics::Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     Err(InitError::exporter(
         Signal::Metrics,
@@ -131,33 +136,29 @@ fn register_pipeline_counters(provider: &SdkMeterProvider, counters: &Arc<Counte
             .build();
     };
     let by_reason =
-        |name: &'static str, description: &'static str, read: fn(&ExportStats) -> (u64, u64)| {
+        |name: &'static str, description: &'static str, read: fn(&ExportStats) -> [u64; 3]| {
             let counters = Arc::clone(counters);
             meter
                 .u64_observable_counter(name)
                 .with_description(description)
                 .with_callback(move |observer| {
-                    let (queue_full, export_failed) = read(&counters.snapshot());
-                    observer.observe(
-                        queue_full,
-                        &[KeyValue::new(LABEL_REASON, REASON_QUEUE_FULL)],
-                    );
-                    observer.observe(
-                        export_failed,
-                        &[KeyValue::new(LABEL_REASON, REASON_EXPORT_FAILED)],
-                    );
+                    let counts = read(&counters.snapshot());
+                    let reasons = [REASON_QUEUE_FULL, REASON_EXPORT_FAILED, REASON_REJECTED];
+                    for (count, reason) in counts.into_iter().zip(reasons) {
+                        observer.observe(count, &[KeyValue::new(LABEL_REASON, reason)]);
+                    }
                 })
                 .build();
         };
     by_reason(
         "octollm.telemetry.spans.dropped",
         "Spans that never reached the collector, by reason",
-        |s| (s.dropped_spans, s.failed_spans),
+        |s| [s.dropped_spans, s.failed_spans, s.rejected_spans],
     );
     by_reason(
         "octollm.telemetry.logs.dropped",
         "Log records that never reached the collector, by reason",
-        |s| (s.dropped_logs, s.failed_logs),
+        |s| [s.dropped_logs, s.failed_logs, s.rejected_logs],
     );
     observe(
         "octollm.telemetry.log_lines.dropped",

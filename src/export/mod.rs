@@ -11,6 +11,6 @@ mod runtime;
 pub(crate) mod traces;
 
 pub use processor::ExportStats;
-pub(crate) use processor::{Counters, WarnSink};
+pub(crate) use processor::{Counters, SignalCounters, WarnSink};
 
 pub(crate) use runtime::ExportRuntime;

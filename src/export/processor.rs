@@ -4,9 +4,38 @@
 //! Finished spans (and emitted log records) go through a bounded queue to a task on the export
 //! runtime ([`super::ExportRuntime`]), which batches and exports them. The application side
 //! only tries to enqueue: when the queue is full the item is dropped and counted.
+//!
+//! # Every item is counted once
+//!
+//! For each pipeline, `dropped + failed + rejected + exported == produced` once it is shut
+//! down, so `dropped + failed + rejected` (the lost items) is exactly what the collector did not
+//! receive, also when the collector is unreachable through the whole shutdown. A [`Ledger`]
+//! keeps the number of items accepted into the queue and not yet counted:
+//!
+//! - [`BatchQueue::push`] adds one before it enqueues (and counts the item as dropped itself
+//!   when the queue is full, or when the pipeline is already settled);
+//! - the export task takes a batch off it before it counts the batch as exported, failed or
+//!   dropped, and counts nothing when the take fails;
+//! - when a shutdown's deadline runs out, the caller settles the ledger in one atomic step:
+//!   the export under way counts as failed and everything else (the queue, the batch being
+//!   gathered) as dropped, before `shutdown` returns and the export runtime is dropped. From
+//!   then on every take fails, so the export task, should it still run, counts nothing and
+//!   exports nothing more.
+//!
+//! An export still under way when the deadline runs out counts as failed even if the
+//! collector ingests it later; nothing can tell that apart from a request that never arrives.
+//!
+//! # Rejected items
+//!
+//! A collector may accept a request but reject some of its items (OTLP partial success). The
+//! exporter adds those to the pipeline's `rejected` counter during `export()`, with no `await`
+//! after the addition; the export task reads that counter before and after each export (one
+//! export at a time per pipeline, so the difference is this batch's) and counts the rest of the
+//! batch as exported, or as failed when the export failed. When the batch was already settled
+//! by a shutdown, the export task takes the exporter's addition back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
@@ -31,6 +60,8 @@ pub struct ExportStats {
     pub failed_spans: u64,
     /// Span export requests that failed or timed out.
     pub failed_exports: u64,
+    /// Spans the collector answered it rejected (OTLP partial success).
+    pub rejected_spans: u64,
     /// Log records dropped because the log export queue was full (`OTEL_LOGS_EXPORTER`).
     pub dropped_logs: u64,
     /// Log records the exporter accepted.
@@ -39,21 +70,28 @@ pub struct ExportStats {
     pub failed_logs: u64,
     /// Log export requests that failed or timed out.
     pub failed_log_exports: u64,
+    /// Log records the collector answered it rejected (OTLP partial success).
+    pub rejected_logs: u64,
+    /// Metric data points the collector answered it rejected (OTLP partial success).
+    pub rejected_metric_points: u64,
     /// Log lines not written to stdout because its queue was full (stdout blocked).
     pub dropped_log_lines: u64,
 }
 
 impl ExportStats {
-    /// Spans that never reached the collector: [`dropped_spans`](Self::dropped_spans) plus
-    /// [`failed_spans`](Self::failed_spans). With a collector that ingests only what it answers
-    /// in time, this is exactly the spans produced minus the spans the collector received.
+    /// Spans that never reached the collector: [`dropped_spans`](Self::dropped_spans),
+    /// [`failed_spans`](Self::failed_spans) and [`rejected_spans`](Self::rejected_spans). With a
+    /// collector that ingests only what it answers in time, this is exactly the spans produced
+    /// minus the spans the collector received; after a shutdown that ran out of time, too.
+    #[must_use]
     pub fn lost_spans(&self) -> u64 {
-        self.dropped_spans + self.failed_spans
+        self.dropped_spans + self.failed_spans + self.rejected_spans
     }
 
-    /// Log records that never reached the collector: dropped plus failed.
+    /// Log records that never reached the collector: dropped, failed and rejected.
+    #[must_use]
     pub fn lost_logs(&self) -> u64 {
-        self.dropped_logs + self.failed_logs
+        self.dropped_logs + self.failed_logs + self.rejected_logs
     }
 }
 
@@ -64,8 +102,26 @@ pub(crate) struct SignalCounters {
     exported: AtomicU64,
     failed: AtomicU64,
     failed_exports: AtomicU64,
-    /// Items the collector answered it rejected (an OTLP partial success).
-    pub(crate) rejected: AtomicU64,
+    rejected: AtomicU64,
+    /// The error of the pipeline's shutdown, which the providers wrap into a message.
+    shutdown_error: Mutex<Option<OTelSdkError>>,
+}
+
+impl SignalCounters {
+    /// The error of the pipeline's shutdown as the pipeline reported it (a timeout stays a
+    /// timeout), once.
+    pub(crate) fn take_shutdown_error(&self) -> Option<OTelSdkError> {
+        self.shutdown_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// The items a collector rejected: an exporter adds a batch's rejected items here during
+    /// `export()` (see the [module docs](self)).
+    pub(crate) fn rejected(&self) -> &AtomicU64 {
+        &self.rejected
+    }
 }
 
 /// Shared counters of both pipelines.
@@ -75,7 +131,8 @@ pub(crate) struct Counters {
     pub(crate) logs: SignalCounters,
     /// Lines the stdout queue dropped.
     pub(crate) log_lines_dropped: Arc<AtomicU64>,
-    /// Metric data points the collector answered it rejected (an OTLP partial success).
+    /// Metric data points a collector rejected (OTLP partial success); the metric exporter
+    /// adds them.
     pub(crate) metric_points_rejected: AtomicU64,
 }
 
@@ -87,10 +144,13 @@ impl Counters {
             exported_spans: read(&self.spans.exported),
             failed_spans: read(&self.spans.failed),
             failed_exports: read(&self.spans.failed_exports),
+            rejected_spans: read(&self.spans.rejected),
             dropped_logs: read(&self.logs.dropped),
             exported_logs: read(&self.logs.exported),
             failed_logs: read(&self.logs.failed),
             failed_log_exports: read(&self.logs.failed_exports),
+            rejected_logs: read(&self.logs.rejected),
+            rejected_metric_points: read(&self.metric_points_rejected),
             dropped_log_lines: read(&self.log_lines_dropped),
         }
     }
@@ -162,6 +222,59 @@ enum Control {
     Shutdown(Instant, std_mpsc::SyncSender<OTelSdkResult>),
 }
 
+/// Set in [`Ledger::state`] once a shutdown counted the pipeline's remaining items.
+const SETTLED: u64 = 1 << 63;
+
+/// Who counts an item (see the [module docs](self#every-item-is-counted-once)).
+#[derive(Debug, Default)]
+struct Ledger {
+    /// The items accepted and not yet counted, and [`SETTLED`]. Once settled, the count bits
+    /// are never read again.
+    state: AtomicU64,
+    /// The items of the export under way; 0 between exports.
+    in_flight: AtomicU64,
+}
+
+impl Ledger {
+    /// Registers one item about to be queued; `false` when the pipeline is settled (the
+    /// caller counts the item itself).
+    fn accept(&self) -> bool {
+        self.state.fetch_add(1, Ordering::AcqRel) & SETTLED == 0
+    }
+
+    /// Takes `n` accepted items off the count, for the caller to count them; `false` when a
+    /// shutdown has counted them already.
+    fn take(&self, n: u64) -> bool {
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & SETTLED == 0).then(|| s - n)
+            })
+            .is_ok()
+    }
+
+    fn is_settled(&self) -> bool {
+        self.state.load(Ordering::Acquire) & SETTLED != 0
+    }
+
+    /// Marks the pipeline settled and counts what it still held: the export under way as
+    /// failed, the rest as dropped. A second call counts nothing.
+    fn settle(&self, counters: &SignalCounters) {
+        let before = self.state.fetch_or(SETTLED, Ordering::AcqRel);
+        if before & SETTLED != 0 {
+            return;
+        }
+        let left = before;
+        let in_flight = self.in_flight.load(Ordering::Acquire).min(left);
+        if in_flight > 0 {
+            counters.failed.fetch_add(in_flight, Ordering::Relaxed);
+            counters.failed_exports.fetch_add(1, Ordering::Relaxed);
+        }
+        counters
+            .dropped
+            .fetch_add(left - in_flight, Ordering::Relaxed);
+    }
+}
+
 /// The application half of a pipeline: the bounded queue and the control channel to its
 /// export task.
 #[derive(Debug)]
@@ -169,7 +282,8 @@ pub(crate) struct BatchQueue<T> {
     items: mpsc::Sender<T>,
     control: mpsc::UnboundedSender<Control>,
     counters: Arc<Counters>,
-    dropped: fn(&Counters) -> &SignalCounters,
+    ledger: Arc<Ledger>,
+    signal: fn(&Counters) -> &SignalCounters,
     flush_timeout: Duration,
 }
 
@@ -183,33 +297,56 @@ impl<T: Send + 'static> BatchQueue<T> {
         warn_sink: WarnSink,
         flush_timeout: Duration,
     ) -> Self {
+        let (queue, worker) = Self::new(sink, settings, counters, warn_sink, flush_timeout);
+        runtime.spawn(worker);
+        queue
+    }
+
+    /// The queue and its export task, not yet spawned.
+    fn new<S: Sink<Item = T>>(
+        sink: S,
+        settings: BatchSettings,
+        counters: Arc<Counters>,
+        warn_sink: WarnSink,
+        flush_timeout: Duration,
+    ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (items, items_rx) = mpsc::channel(settings.max_queue_size);
         let (control, control_rx) = mpsc::unbounded_channel();
+        let ledger = Arc::new(Ledger::default());
         let worker = Worker {
             sink,
             settings,
             counters: Arc::clone(&counters),
+            ledger: Arc::clone(&ledger),
             warn_sink,
             warned_dropped: 0,
             last_drop_warning: None,
             last_failure_warning: None,
         };
-        runtime.spawn(worker.run(items_rx, control_rx));
-        Self {
+        let queue = Self {
             items,
             control,
             counters,
-            dropped: S::counters,
+            ledger,
+            signal: S::counters,
             flush_timeout,
-        }
+        };
+        (queue, worker.run(items_rx, control_rx))
+    }
+
+    fn counters(&self) -> &SignalCounters {
+        (self.signal)(&self.counters)
     }
 
     /// Enqueues `item`, or drops and counts it when the queue is full.
     pub(crate) fn push(&self, item: T) {
-        if self.items.try_send(item).is_err() {
-            (self.dropped)(&self.counters)
-                .dropped
-                .fetch_add(1, Ordering::Relaxed);
+        if !self.ledger.accept() {
+            // Shut down: a shutdown counted what it held, this one is counted here.
+            self.counters().dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.items.try_send(item).is_err() && self.ledger.take(1) {
+            self.counters().dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -217,9 +354,25 @@ impl<T: Send + 'static> BatchQueue<T> {
         self.request(Control::Flush, self.flush_timeout)
     }
 
+    /// Flushes and stops the export task within `timeout`. Whatever it has not exported by
+    /// then (the export under way, the queue) is counted as lost before this returns.
     pub(crate) fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let deadline = Instant::now() + timeout;
-        self.request(|tx| Control::Shutdown(deadline, tx), timeout)
+        let result = self.request(|tx| Control::Shutdown(deadline, tx), timeout);
+        self.ledger.settle(self.counters());
+        if let Err(e) = &result {
+            let copy = match e {
+                OTelSdkError::Timeout(d) => OTelSdkError::Timeout(*d),
+                OTelSdkError::AlreadyShutdown => OTelSdkError::AlreadyShutdown,
+                OTelSdkError::InternalFailure(m) => OTelSdkError::InternalFailure(m.clone()),
+            };
+            *self
+                .counters()
+                .shutdown_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(copy);
+        }
+        result
     }
 
     fn request(
@@ -273,10 +426,14 @@ impl BatchProcessor {
 }
 
 impl SpanProcessor for BatchProcessor {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        crate::propagation::random_flag_on_start(span, cx);
+    }
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
         if span.span_context.is_sampled() {
+            // The W3C `random` flag of traces started here, which the SDK leaves out.
+            crate::propagation::random_flag_on_end(&mut span);
             self.0.push(span);
         }
     }
@@ -299,6 +456,7 @@ struct Worker<S> {
     sink: S,
     settings: BatchSettings,
     counters: Arc<Counters>,
+    ledger: Arc<Ledger>,
     warn_sink: WarnSink,
     warned_dropped: u64,
     last_drop_warning: Option<Instant>,
@@ -352,6 +510,9 @@ impl<S: Sink> Worker<S> {
                 received = spans.recv_many(&mut batch, room), if room > 0 =>
                 {
                     if received == 0 {
+                        // Every sender is gone: export the batch gathered so far.
+                        let deadline = Instant::now() + self.settings.export_timeout;
+                        let _ = self.drain(&mut spans, &mut batch, deadline).await;
                         return;
                     }
                     if batch.len() >= max_batch {
@@ -391,44 +552,73 @@ impl<S: Sink> Worker<S> {
             if let Err(e) = self.export(batch, deadline).await {
                 result = Err(e);
             }
+            if self.ledger.is_settled() {
+                // A shutdown counted what is left.
+                return result;
+            }
             if Instant::now() >= deadline {
                 // Whatever is still queued is lost: count it.
                 let mut lost = 0;
                 while spans.try_recv().is_ok() {
                     lost += 1;
                 }
-                self.counters().dropped.fetch_add(lost, Ordering::Relaxed);
+                if self.ledger.take(lost) {
+                    self.counters().dropped.fetch_add(lost, Ordering::Relaxed);
+                }
                 return result.and(Err(OTelSdkError::Timeout(self.settings.export_timeout)));
             }
         }
     }
 
+    /// Exports `batch` (leaving it empty) and counts it: exported, failed or rejected.
     async fn export(&mut self, batch: &mut Vec<S::Item>, deadline: Instant) -> OTelSdkResult {
         let count = batch.len() as u64;
-        let spans = std::mem::replace(
+        let items = std::mem::replace(
             batch,
             Vec::with_capacity(self.settings.max_export_batch_size),
         );
+        if self.ledger.is_settled() {
+            // A shutdown ran out of time and counted these as lost: do not send them.
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
         let limit = deadline
             .saturating_duration_since(Instant::now())
             .min(self.settings.export_timeout);
-        let result = match tokio::time::timeout(limit, self.sink.export(spans)).await {
+        self.ledger.in_flight.store(count, Ordering::Release);
+        let rejected_before = self.counters().rejected.load(Ordering::Acquire);
+        let result = match tokio::time::timeout(limit, self.sink.export(items)).await {
             Ok(result) => result,
             Err(_) => Err(OTelSdkError::Timeout(limit)),
         };
+        // No `await` from here on: a cancelled task has either counted the batch or not
+        // touched the counters.
+        let rejected = self
+            .counters()
+            .rejected
+            .load(Ordering::Acquire)
+            .wrapping_sub(rejected_before);
+        self.ledger.in_flight.store(0, Ordering::Release);
+        if !self.ledger.take(count) {
+            // The shutdown counted the whole batch as failed: take the exporter's share back.
+            self.counters()
+                .rejected
+                .fetch_sub(rejected, Ordering::Relaxed);
+            return result;
+        }
+        let rest = count.saturating_sub(rejected);
         match &result {
             Ok(()) => {
-                self.counters().exported.fetch_add(count, Ordering::Relaxed);
+                self.counters().exported.fetch_add(rest, Ordering::Relaxed);
             }
             Err(e) => {
-                self.counters().failed.fetch_add(count, Ordering::Relaxed);
+                self.counters().failed.fetch_add(rest, Ordering::Relaxed);
                 let failures = self
                     .counters()
                     .failed_exports
                     .fetch_add(1, Ordering::Relaxed)
                     + 1;
                 if due(&mut self.last_failure_warning) {
-                    self.warn(|| S::warn_failed(e, count, failures));
+                    self.warn(|| S::warn_failed(e, rest, failures));
                 }
             }
         }
@@ -461,3 +651,6 @@ fn due(last: &mut Option<Instant>) -> bool {
     *last = Some(now);
     true
 }
+
+#[cfg(test)]
+mod tests;

@@ -204,8 +204,9 @@ pub(crate) fn valid_request_id(value: &[u8]) -> bool {
     (1..=128).contains(&value.len()) && value.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
-/// `00-<trace id>-<span id>-<flags>` for a response or request header.
-pub(crate) fn traceparent(sc: &opentelemetry::trace::SpanContext) -> http::HeaderValue {
+/// `00-<trace id>-<span id>-<flags>` for a response or request header; `flags` are the ones
+/// to send (`crate::propagation::outgoing_flags`, which adds the trace's `random` flag).
+pub(crate) fn traceparent(sc: &opentelemetry::trace::SpanContext, flags: u8) -> http::HeaderValue {
     let mut out = [0u8; 55];
     out[..3].copy_from_slice(b"00-");
     crate::logs::hex_into(&sc.trace_id().to_bytes(), &mut out[3..35]);
@@ -213,7 +214,7 @@ pub(crate) fn traceparent(sc: &opentelemetry::trace::SpanContext) -> http::Heade
     crate::logs::hex_into(&sc.span_id().to_bytes(), &mut out[36..52]);
     out[52] = b'-';
     // Only the flags this version defines: sampled and random.
-    crate::logs::hex_into(&[sc.trace_flags().to_u8() & 0x03], &mut out[53..55]);
+    crate::logs::hex_into(&[flags & 0x03], &mut out[53..55]);
     http::HeaderValue::from_bytes(&out).unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 

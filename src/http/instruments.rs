@@ -5,11 +5,14 @@
 //!
 //! `http.server.request.duration` is recorded through bound histograms, one per label set,
 //! found by a cheap key: a request neither builds its label list nor has the SDK hash and
-//! compare it.
+//! compare it. Beside each bound histogram are its series' exemplar slots, found in the
+//! pipeline's store once and then written with atomics only.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
+
+use opentelemetry::trace::SpanContext;
 
 use http::StatusCode;
 use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider as _};
@@ -18,7 +21,8 @@ use opentelemetry_semantic_conventions::{attribute, metric as semconv};
 
 use crate::http::headers::METHODS;
 use crate::installed::SCOPE;
-use crate::metrics::DURATION_BUCKETS;
+use crate::metrics::exemplars::Series;
+use crate::metrics::{Exemplars, DURATION_BUCKETS};
 
 const SCHEMES: [&str; 2] = ["http", "https"];
 
@@ -93,11 +97,35 @@ struct DurationKey {
     version: Option<&'static str>,
 }
 
-/// The server duration histogram and its bound label sets.
+/// One bound label set: its histogram, its exemplar series and that series' slots.
+struct Bound {
+    histogram: BoundHistogram<f64>,
+    series: u64,
+    /// The series' slots in the store, found when the first sampled request came.
+    slots: OnceLock<Arc<Series>>,
+}
+
+impl Bound {
+    fn record(&self, seconds: f64, exemplar: Option<(&Exemplars, &SpanContext)>) {
+        self.histogram.record(seconds);
+        let Some((store, span)) = exemplar else {
+            return;
+        };
+        if let Some(series) = self.slots.get() {
+            series.record(seconds, span);
+        } else if let Some(series) = store.series(self.series) {
+            series.record(seconds, span);
+            let _ = self.slots.set(series);
+        }
+    }
+}
+
+/// The server duration histogram, its bound label sets, and the exemplar store its sampled
+/// requests are kept in.
 pub(crate) struct Durations {
     histogram: Histogram<f64>,
-    /// Each label set's bound histogram and exemplar series (see [`series`]).
-    bound: RwLock<HashMap<DurationKey, (BoundHistogram<f64>, u64), rustc_hash::FxBuildHasher>>,
+    bound: RwLock<HashMap<DurationKey, Bound, rustc_hash::FxBuildHasher>>,
+    exemplars: Option<Exemplars>,
 }
 
 impl std::fmt::Debug for Durations {
@@ -107,26 +135,35 @@ impl std::fmt::Debug for Durations {
 }
 
 impl Durations {
-    fn new(histogram: Histogram<f64>) -> Self {
+    fn new(histogram: Histogram<f64>, exemplars: Option<Exemplars>) -> Self {
         Self {
             histogram,
             bound: RwLock::new(HashMap::default()),
+            exemplars,
         }
     }
 
     /// Records one request's duration with the labels of `request`, `status` and
-    /// `error_type`; returns the exemplar series of those labels.
+    /// `error_type`, and, when `span` is sampled, its exemplar in the series of those labels.
     pub(crate) fn record(
         &self,
         seconds: f64,
         request: &crate::http::semconv::ServerRequest,
         status: Option<StatusCode>,
         error_type: Option<&str>,
-    ) -> u64 {
+        span: &SpanContext,
+    ) {
+        let exemplar = self
+            .exemplars
+            .as_ref()
+            .filter(|_| span.is_sampled())
+            .map(|store| (store, span));
         let labels = || crate::http::semconv::server_duration(request, status, error_type);
         let unbound = |labels: Vec<KeyValue>| {
             self.histogram.record(seconds, &labels);
-            series(&labels)
+            if let Some((store, span)) = exemplar {
+                store.record_series(series(&labels), seconds, span);
+            }
         };
         if error_type.is_some() {
             return unbound(labels());
@@ -139,9 +176,9 @@ impl Durations {
             version: request.version,
         };
         if let Ok(bound) = self.bound.read() {
-            if let Some((histogram, series)) = bound.get(&key) {
-                histogram.record(seconds);
-                return *series;
+            if let Some(bound) = bound.get(&key) {
+                bound.record(seconds, exemplar);
+                return;
             }
         }
         let Ok(mut bound) = self.bound.write() else {
@@ -151,24 +188,23 @@ impl Durations {
             drop(bound);
             return unbound(labels());
         }
-        let (histogram, series) = bound.entry(key).or_insert_with(|| {
-            let labels = labels();
-            (self.histogram.bind(&labels), series(&labels))
-        });
-        histogram.record(seconds);
-        *series
+        bound
+            .entry(key)
+            .or_insert_with(|| {
+                let labels = labels();
+                Bound {
+                    histogram: self.histogram.bind(&labels),
+                    series: series(&labels),
+                    slots: OnceLock::new(),
+                }
+            })
+            .record(seconds, exemplar);
     }
 }
 
-/// The exemplar series of duration labels (0 in a build that keeps no exemplars).
+/// The exemplar series of duration labels.
 fn series(labels: &[KeyValue]) -> u64 {
-    #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
-    return crate::metrics::exemplars::series_of_attributes(labels);
-    #[cfg(not(any(feature = "prometheus", feature = "grpc", feature = "http-proto")))]
-    {
-        let _ = labels;
-        0
-    }
+    crate::metrics::exemplars::series_of_attributes(labels)
 }
 
 /// The active-request counts of the meter `init_telemetry` installed, shared by every layer
@@ -176,26 +212,38 @@ fn series(labels: &[KeyValue]) -> u64 {
 static INSTALLED_ACTIVE: OnceLock<Arc<ActiveRequests>> = OnceLock::new();
 
 impl Instruments {
-    /// Instruments on a provider given in code (each call registers its own counts).
-    pub(crate) fn server(provider: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Self {
+    /// Instruments on a provider given in code (each call registers its own counts), keeping
+    /// exemplars in `exemplars`.
+    pub(crate) fn server(
+        provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
+        exemplars: Option<Exemplars>,
+    ) -> Self {
         let meter = provider.meter(SCOPE);
         let active = Arc::new(ActiveRequests::default());
         active.register(&meter);
         Self {
-            duration: Arc::new(Durations::new(server_duration(&meter))),
+            duration: Arc::new(Durations::new(server_duration(&meter), exemplars)),
             active,
         }
     }
 
-    /// Instruments on the meter `init_telemetry` installed.
-    pub(crate) fn installed(meter: &Meter) -> Self {
+    /// The same instruments keeping exemplars in `exemplars` instead.
+    pub(crate) fn with_exemplars(&self, exemplars: Option<Exemplars>) -> Self {
+        Self {
+            duration: Arc::new(Durations::new(self.duration.histogram.clone(), exemplars)),
+            active: Arc::clone(&self.active),
+        }
+    }
+
+    /// Instruments on the meter `init_telemetry` installed, keeping exemplars in `exemplars`.
+    pub(crate) fn installed(meter: &Meter, exemplars: Option<Exemplars>) -> Self {
         let active = INSTALLED_ACTIVE.get_or_init(|| {
             let active = Arc::new(ActiveRequests::default());
             active.register(meter);
             active
         });
         Self {
-            duration: Arc::new(Durations::new(server_duration(meter))),
+            duration: Arc::new(Durations::new(server_duration(meter), exemplars)),
             active: Arc::clone(active),
         }
     }
@@ -268,24 +316,20 @@ mod tests {
         let provider = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(exporter.clone()).build())
             .build();
-        let durations = Instruments::server(&provider).duration;
+        let durations = Instruments::server(&provider, None).duration;
         let ok = Some(StatusCode::OK);
-        durations.record(0.01, &request("/a"), ok, None);
-        durations.record(0.02, &request("/a"), ok, None);
-        let series = durations.record(0.03, &request("/b"), ok, None);
-        // The exemplar series of a bound label set is the one its labels hash to.
-        let labels = crate::http::semconv::server_duration(&request("/b"), ok, None);
-        assert_eq!(
-            series,
-            crate::metrics::exemplars::series_of_attributes(&labels)
-        );
-        assert_eq!(durations.record(0.03, &request("/b"), ok, None), series);
-        durations.record(0.03, &request("/c"), ok, None);
+        let none = SpanContext::empty_context();
+        durations.record(0.01, &request("/a"), ok, None, &none);
+        durations.record(0.02, &request("/a"), ok, None, &none);
+        durations.record(0.03, &request("/b"), ok, None, &none);
+        durations.record(0.03, &request("/b"), ok, None, &none);
+        durations.record(0.03, &request("/c"), ok, None, &none);
         durations.record(
             0.04,
             &request("/a"),
             Some(StatusCode::INTERNAL_SERVER_ERROR),
             Some("500"),
+            &none,
         );
         provider.force_flush().unwrap();
         let base = |route: &str, status: &str| {
@@ -310,5 +354,71 @@ mod tests {
         ];
         expected.sort();
         assert_eq!(points(&exporter), expected);
+    }
+
+    fn sampled(span: u64) -> SpanContext {
+        use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+        SpanContext::new(
+            TraceId::from(u128::from(span) + 1),
+            SpanId::from(span),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        )
+    }
+
+    #[test]
+    fn exemplars_land_in_the_series_of_their_labels_bound_or_not() {
+        let provider = SdkMeterProvider::builder().build();
+        let store = Exemplars::new();
+        let instruments = Instruments::server(&provider, Some(store.clone()));
+        let durations = &instruments.duration;
+        let ok = Some(StatusCode::OK);
+        let error = Some(StatusCode::INTERNAL_SERVER_ERROR);
+        let (first, second, failed) = (sampled(1), sampled(2), sampled(3));
+        durations.record(0.01, &request("/b"), ok, None, &first);
+        durations.record(0.02, &request("/b"), ok, None, &second);
+        durations.record(
+            0.01,
+            &request("/b"),
+            ok,
+            None,
+            &SpanContext::empty_context(),
+        );
+        durations.record(0.3, &request("/b"), error, Some("500"), &failed);
+        let series = |status, error_type| {
+            let labels = crate::http::semconv::server_duration(&request("/b"), status, error_type);
+            crate::metrics::exemplars::series_of_attributes(&labels)
+        };
+        let bound = store.of_series(series(ok, None)).expect("the bound series");
+        let spans: Vec<_> = bound.iter().flatten().map(|e| e.span_id).collect();
+        assert_eq!(
+            spans,
+            [first.span_id().to_bytes(), second.span_id().to_bytes()],
+            "sampled requests only, each in its bucket"
+        );
+        let unbound = store
+            .of_series(series(error, Some("500")))
+            .expect("the 5xx series");
+        let spans: Vec<_> = unbound.iter().flatten().map(|e| e.span_id).collect();
+        assert_eq!(spans, [failed.span_id().to_bytes()]);
+
+        // The same instruments with another store: exemplars go there, the first keeps its own.
+        let other = Exemplars::new();
+        let moved = instruments.with_exemplars(Some(other.clone()));
+        let third = sampled(4);
+        moved
+            .duration
+            .record(0.01, &request("/b"), ok, None, &third);
+        let slots = other.of_series(series(ok, None)).expect("the other store");
+        assert_eq!(
+            slots[1].map(|e| e.span_id),
+            Some(third.span_id().to_bytes())
+        );
+        assert_eq!(store.of_series(series(ok, None)), Some(bound));
+        // Without a store nothing is kept.
+        let none = instruments.with_exemplars(None);
+        none.duration.record(0.5, &request("/z"), ok, None, &third);
+        assert_eq!(store.of_series(series(ok, None)), Some(bound));
     }
 }

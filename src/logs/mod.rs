@@ -48,6 +48,43 @@ pub(crate) use json::hex_into;
 pub use json::{JsonFormat, RESERVED_KEYS};
 pub(crate) use writer::{LineQueue, QueuedWriter, BUFFER_BYTES};
 
+/// The stdout line queue, for `benches/locks.rs`. Not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
+
+    /// A line queue over `out` holding `capacity` bytes, and its drop count.
+    ///
+    /// # Errors
+    ///
+    /// When its writer thread cannot start.
+    pub fn line_queue(
+        out: Box<dyn std::io::Write + Send>,
+        capacity: usize,
+    ) -> std::io::Result<(LineQueue, Arc<AtomicU64>)> {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let queue = super::LineQueue::start(out, capacity, Arc::clone(&dropped))?;
+        Ok((LineQueue(queue), dropped))
+    }
+
+    /// The line queue of [`line_queue`].
+    #[derive(Debug)]
+    pub struct LineQueue(super::LineQueue);
+
+    impl LineQueue {
+        /// Appends one line, as the fmt layer does.
+        pub fn write_line(&self, line: &[u8]) {
+            let _ = std::io::Write::write(&mut &self.0, line);
+        }
+
+        /// Waits at most `timeout` for every line appended so far to be written.
+        pub fn flush(&self, timeout: std::time::Duration) -> bool {
+            self.0.flush(timeout)
+        }
+    }
+}
+
 use crate::config::{LogFormat, LogPlan};
 
 /// Whether events of `target` become log records: not those of the export path

@@ -1,55 +1,92 @@
-//! The default writer of the log lines: stdout through a bounded buffer and a writer thread,
-//! so that a line costs the service a copy into the buffer, not a `write` system call.
+//! The default writer of the log lines: stdout through bounded buffers and a writer thread,
+//! so that a line costs the service a copy into a buffer, not a `write` system call.
 //!
-//! - A line is appended to one shared buffer under a short lock. Only the line that finds the
-//!   buffer empty while the writer thread sleeps wakes it; the others wake nobody.
-//! - The woken thread waits [`GATHER`] for the lines that follow, then takes the whole buffer
-//!   and writes it in one `write`. Under load a write carries many lines; a quiet service's
-//!   line goes out within [`GATHER`].
-//! - Lines keep their order: one buffer, taken whole, and one thread writing.
-//! - The buffer is bounded ([`BUFFER_BYTES`]): when stdout blocks (a stalled log agent) and it
-//!   is full, new lines are dropped and counted, never waited for.
+//! - A line is appended to its thread's shard: [`SHARDS`] buffers, each under its own short
+//!   lock, a thread always using the same one. Threads on different shards never wait for
+//!   each other; no lock is shared by the whole process.
+//! - Only the line that finds the writer thread asleep wakes it; the others wake nobody.
+//! - The woken thread waits [`GATHER`] for the lines that follow, then empties every shard
+//!   into one batch and writes it in one `write`. Under load a write carries many lines; a
+//!   quiet service's line goes out within [`GATHER`].
+//! - A thread's lines keep their order: one shard, emptied whole, and one thread writing.
+//!   Lines of different threads are ordered by shard within a batch.
+//! - The buffers are bounded ([`BUFFER_BYTES`] in all, an equal share per shard): when stdout
+//!   blocks (a stalled log agent) and a shard is full, new lines are dropped and counted,
+//!   never waited for. Lines that a failed write loses are counted too.
 //! - [`LineQueue::flush`] (called by the guard's shutdown and drop) has everything written
 //!   so far go out at once, waiting at most its deadline, so a clean exit loses no line.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// The most bytes the buffer holds; lines that do not fit are dropped and counted.
+/// The most bytes the buffers hold in all; lines that do not fit are dropped and counted.
 pub(crate) const BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Buffers: more than the threads of a usual service, so that few share one.
+const SHARDS: usize = 16;
 /// How long the woken writer lets lines gather before it writes them.
 const GATHER: Duration = Duration::from_millis(2);
 /// How often an idle writer looks whether every handle of the buffer is gone (then it ends).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
+/// What the writer thread and the flushes share.
 #[derive(Default)]
-struct State {
-    lines: Vec<u8>,
-    /// The writer thread waits for lines (a new line must wake it).
-    idle: bool,
+struct Control {
     /// Flushes asked for, and the last one whose lines are written.
     asked: u64,
     done: u64,
 }
 
+/// One shard's lines, on a cache line of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Vec<u8>>);
+
 struct Shared {
-    state: Mutex<State>,
+    shards: [Shard; SHARDS],
+    /// The writer thread sleeps, or is about to: the next line must wake it.
+    idle: AtomicBool,
+    control: Mutex<Control>,
     wake: Condvar,
     written: Condvar,
+    /// Bytes per shard.
     capacity: usize,
     dropped: Arc<AtomicU64>,
 }
 
+/// Takes a lock; a panic while holding it leaves only bytes or counts behind: go on with them.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The shard of the calling thread: threads are dealt the shards in turn, once.
+fn my_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves only bytes behind: go on with them.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Whether any shard holds a line.
+    fn any_lines(&self) -> bool {
+        self.shards.iter().any(|s| !lock(&s.0).is_empty())
+    }
+
+    /// Moves every shard's lines to the end of `batch`. A shard is locked only to swap its
+    /// buffer with the empty `spare`; the copy is made outside the lock.
+    fn take_all(&self, batch: &mut Vec<u8>, spare: &mut Vec<u8>) {
+        for shard in &self.shards {
+            std::mem::swap(&mut *lock(&shard.0), spare);
+            batch.extend_from_slice(spare);
+            spare.clear();
+        }
     }
 }
 
@@ -62,25 +99,27 @@ pub(crate) struct LineQueue {
 impl std::fmt::Debug for LineQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineQueue")
-            .field("capacity", &self.shared.capacity)
+            .field("capacity", &(self.shared.capacity * SHARDS))
             .field("dropped", &self.shared.dropped.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 impl LineQueue {
-    /// Starts the writer thread over `out`; the buffer holds `capacity` bytes, and `dropped`
-    /// counts the lines that did not fit.
+    /// Starts the writer thread over `out`; the buffers hold `capacity` bytes in all, and
+    /// `dropped` counts the lines that did not fit or whose write failed.
     pub(crate) fn start(
         out: Box<dyn Write + Send>,
         capacity: usize,
         dropped: Arc<AtomicU64>,
     ) -> io::Result<Self> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            shards: std::array::from_fn(|_| Shard::default()),
+            idle: AtomicBool::new(false),
+            control: Mutex::new(Control::default()),
             wake: Condvar::new(),
             written: Condvar::new(),
-            capacity,
+            capacity: capacity / SHARDS,
             dropped,
         });
         let writer = Arc::clone(&shared);
@@ -90,20 +129,26 @@ impl LineQueue {
         Ok(Self { shared })
     }
 
-    /// Appends one line, or drops and counts it when the buffer is full.
+    /// Appends one line to the calling thread's shard, or drops and counts it when the
+    /// shard is full.
     fn push(&self, line: &[u8]) {
-        let mut state = self.shared.lock();
-        if state.lines.len() + line.len() > self.shared.capacity {
-            drop(state);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+        {
+            let mut lines = lock(&self.shared.shards[my_shard()].0);
+            if lines.len() + line.len() > self.shared.capacity {
+                drop(lines);
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            lines.extend_from_slice(line);
         }
-        let wake = state.idle && state.lines.is_empty();
-        state.lines.extend_from_slice(line);
-        if wake {
-            state.idle = false;
-            drop(state);
+        // Read-mostly: set once per sleep of the writer, so threads do not contend on it.
+        if self.shared.idle.load(Ordering::SeqCst) && self.shared.idle.swap(false, Ordering::SeqCst)
+        {
+            // Under the control lock, so that the wake-up cannot fall between the writer's
+            // last look and its wait.
+            let control = lock(&self.shared.control);
             self.shared.wake.notify_one();
+            drop(control);
         }
     }
 
@@ -111,19 +156,19 @@ impl LineQueue {
     /// when the deadline ran out (stdout blocks).
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        state.asked += 1;
-        let ticket = state.asked;
+        let mut control = lock(&self.shared.control);
+        control.asked += 1;
+        let ticket = control.asked;
         self.shared.wake.notify_one();
-        while state.done < ticket {
+        while control.done < ticket {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            state = self
+            control = self
                 .shared
                 .written
-                .wait_timeout(state, left)
+                .wait_timeout(control, left)
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
@@ -131,51 +176,101 @@ impl LineQueue {
     }
 }
 
+/// Waits until a line or a flush arrives; `None` once no line is left and no handle of the
+/// buffer either. Returns whether a flush is waiting.
+fn wait_for_work(shared: &Arc<Shared>) -> Option<bool> {
+    let mut control = lock(&shared.control);
+    loop {
+        if control.done < control.asked {
+            shared.idle.store(false, Ordering::SeqCst);
+            return Some(true);
+        }
+        // Idle first, then look: a line appended after the look sees `idle` and wakes us.
+        shared.idle.store(true, Ordering::SeqCst);
+        if shared.any_lines() {
+            shared.idle.store(false, Ordering::SeqCst);
+            return Some(false);
+        }
+        if Arc::strong_count(shared) == 1 {
+            return None;
+        }
+        control = shared
+            .wake
+            .wait_timeout(control, IDLE_CHECK)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+    }
+}
+
 /// The writer thread: sleeps until a line or a flush arrives, lets lines gather (not for a
-/// flush), writes the whole buffer at once, and reports the flushes it covered. It ends once
-/// its buffer is empty and no handle of it is left.
+/// flush), writes every shard's lines at once, and reports the flushes it covered. It ends
+/// once its buffers are empty and no handle of them is left.
 #[allow(
     clippy::needless_pass_by_value,
     reason = "the thread owns one handle: the count of the others tells it when to end"
 )]
 fn write_lines(shared: Arc<Shared>, mut out: Box<dyn Write + Send>) {
     let mut batch: Vec<u8> = Vec::new();
-    loop {
-        let mut state = shared.lock();
-        while state.lines.is_empty() && state.done == state.asked {
-            if Arc::strong_count(&shared) == 1 {
-                return;
-            }
-            state.idle = true;
-            state = shared
-                .wake
-                .wait_timeout(state, IDLE_CHECK)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-        state.idle = false;
-        if state.done == state.asked {
-            drop(state);
+    let mut spare: Vec<u8> = Vec::new();
+    while let Some(flushing) = wait_for_work(&shared) {
+        if !flushing {
             std::thread::sleep(GATHER);
-            state = shared.lock();
         }
-        // Swap, so that both buffers keep their capacity.
-        std::mem::swap(&mut state.lines, &mut batch);
-        let covered = state.asked;
-        drop(state);
+        let covered = lock(&shared.control).asked;
+        shared.take_all(&mut batch, &mut spare);
         if !batch.is_empty() {
-            // A closed stdout loses the lines; there is nowhere to report it.
-            let _ = out.write_all(&batch).and_then(|()| out.flush());
+            let lost = write_batch(&mut *out, &batch);
+            if lost > 0 {
+                shared.dropped.fetch_add(lost, Ordering::Relaxed);
+            }
             batch.clear();
-            if batch.capacity() > shared.capacity {
-                batch.shrink_to(shared.capacity);
+            if batch.capacity() > shared.capacity * SHARDS {
+                batch.shrink_to(shared.capacity * SHARDS);
+            }
+            if spare.capacity() > shared.capacity {
+                spare.shrink_to(shared.capacity);
             }
         }
-        let mut state = shared.lock();
-        state.done = covered;
-        drop(state);
+        let mut control = lock(&shared.control);
+        control.done = control.done.max(covered);
+        drop(control);
         shared.written.notify_all();
     }
+}
+
+/// Writes `batch` and flushes; returns the lines lost to a failed write (a line written in
+/// part counts as lost).
+fn write_batch(out: &mut dyn Write, batch: &[u8]) -> u64 {
+    let mut rest = batch;
+    while !rest.is_empty() {
+        match out.write(rest) {
+            Ok(0) => break,
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if rest.is_empty() {
+        return match out.flush() {
+            Ok(()) => 0,
+            Err(_) => lines_in(batch),
+        };
+    }
+    // The lines begun before the failure and not finished, and those after.
+    let begun = batch.len() - rest.len();
+    let finished = batch[..begun]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    lines_in(&batch[finished..])
+}
+
+/// The lines of `bytes`: each ends with a newline, the last one may not.
+#[allow(clippy::naive_bytecount, reason = "only after a failed write")]
+fn lines_in(bytes: &[u8]) -> u64 {
+    let ends = bytes.iter().filter(|b| **b == b'\n').count();
+    let unended = usize::from(bytes.last().is_some_and(|b| *b != b'\n'));
+    u64::try_from(ends + unended).unwrap_or(u64::MAX)
 }
 
 /// The [`MakeWriter`] of the buffer: each event's line is one `write` into it.
@@ -329,5 +424,79 @@ mod tests {
         assert!(q.flush(Duration::from_secs(5)));
         let written = sink.text().lines().count() as u64;
         assert_eq!(written + lost, 1000, "every line is written or counted");
+    }
+
+    /// A stdout that takes `accept` bytes, then fails every write.
+    struct Failing {
+        accept: usize,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.accept == 0 {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"));
+            }
+            let n = buf.len().min(self.accept);
+            self.accept -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_lost_to_a_failed_write_are_counted_as_dropped() {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let q = LineQueue::start(
+            Box::new(Failing { accept: 0 }),
+            1 << 20,
+            Arc::clone(&dropped),
+        )
+        .unwrap();
+        let mut w = &q;
+        for i in 0..10 {
+            w.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        assert!(q.flush(Duration::from_secs(5)));
+        assert_eq!(dropped.load(Ordering::Relaxed), 10);
+    }
+
+    #[test]
+    fn a_write_failing_midway_counts_the_lines_not_written_whole() {
+        let batch = b"line\nline\nline\nline\nline\n";
+        // Two lines and two bytes of the third go out.
+        assert_eq!(write_batch(&mut Failing { accept: 12 }, batch), 3);
+        assert_eq!(write_batch(&mut Failing { accept: 10 }, batch), 3);
+        assert_eq!(write_batch(&mut Failing { accept: 25 }, batch), 0);
+        assert_eq!(write_batch(&mut Failing { accept: 0 }, b"a\nno end"), 2);
+    }
+
+    #[test]
+    fn threads_on_different_shards_all_get_written_in_their_order() {
+        let sink = Sink::default();
+        let (q, dropped) = queue(&sink, 1 << 22);
+        let threads = 2 * SHARDS + 3;
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let q = &q;
+                s.spawn(move || {
+                    let mut w = q;
+                    for i in 0..200 {
+                        w.write_all(format!("{t} {i}\n").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(q.flush(Duration::from_secs(5)));
+        let mut next = vec![0; threads];
+        for line in sink.text().lines() {
+            let (t, i) = line.split_once(' ').unwrap();
+            let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[t], "thread {t} out of order");
+            next[t] += 1;
+        }
+        assert_eq!(next, vec![200; threads]);
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
     }
 }

@@ -1,14 +1,23 @@
 //! Exemplars of the server duration histogram: for each series and bucket, the last sampled
 //! request that fell in it (trace id, span id, value, time), kept beside the SDK's histogram
-//! (which records none) and written by the OpenMetrics encoder.
+//! (which records none) and written by the OpenMetrics encoder and the OTLP metric exporter.
+//!
+//! The store belongs to one pipeline ([`Exemplars`], from
+//! [`Telemetry::exemplars`](crate::Telemetry::exemplars)); nothing of it is process-wide.
 //!
 //! A series is identified by a hash of its label pairs that does not depend on their order,
 //! computed from the recorded attributes (names with `.` read as `_`, as Prometheus shows
 //! them) and from the exposed labels alike, so neither side allocates.
+//!
+//! Recording takes no lock: each series has its slots ([`Series`]), found once (a sharded map,
+//! locked only to add a series or to read them all) and then kept by the caller beside its
+//! bound histogram. A slot is a sequence-numbered set of atomics: a writer claims it with one
+//! compare-and-swap and never waits (when another writer holds the slot, that one's exemplar
+//! stands); a reader retries a few times and otherwise leaves the slot out.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::SpanContext;
@@ -20,6 +29,10 @@ use super::buckets::DURATION_BUCKETS;
 pub(crate) const SLOTS: usize = DURATION_BUCKETS.len() + 1;
 /// The most series kept; beyond, new series get no exemplar (the SDK bounds series as well).
 const MAX_SERIES: usize = 4096;
+/// Shards of the series map: adding a series locks one.
+const SHARDS: usize = 16;
+/// How often a reader tries a slot that a writer is changing.
+const READ_TRIES: usize = 8;
 
 /// One exemplar.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,23 +44,203 @@ pub(crate) struct Exemplar {
     pub(crate) time_unix_nano: u64,
 }
 
-type Slots = [Option<Exemplar>; SLOTS];
-
-static ENABLED: AtomicBool = AtomicBool::new(false);
-
-fn store() -> &'static Mutex<SeriesMap> {
-    static STORE: OnceLock<Mutex<SeriesMap>> = OnceLock::new();
-    STORE.get_or_init(|| Mutex::new(SeriesMap::default()))
+impl Exemplar {
+    /// The exemplar of a sampled request, now; `None` for one not sampled.
+    fn of(value: f64, sc: &SpanContext) -> Option<Self> {
+        sc.is_sampled().then(|| Self {
+            trace_id: sc.trace_id().to_bytes(),
+            span_id: sc.span_id().to_bytes(),
+            value,
+            time_unix_nano: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        })
+    }
 }
 
-/// Turns recording on: a pipeline serves the Prometheus endpoint or pushes OTLP metrics.
-pub(crate) fn enable() {
-    ENABLED.store(true, Ordering::Relaxed);
+/// A series' exemplars, by slot.
+pub(crate) type Slots = [Option<Exemplar>; SLOTS];
+
+/// One slot: a sequence number (odd while written, 0 when never written) and the exemplar
+/// in five words.
+#[derive(Debug, Default)]
+struct Cell {
+    seq: AtomicU64,
+    words: [AtomicU64; 5],
 }
 
-/// Whether exemplars are recorded.
-pub(crate) fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+impl Cell {
+    fn store(&self, e: &Exemplar) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq & 1 == 1
+            || self
+                .seq
+                .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            // Another request is writing this slot: its exemplar is as recent as this one.
+            return;
+        }
+        // The odd sequence number is visible before any word changes.
+        fence(Ordering::Release);
+        let (hi, lo) = e.trace_id.split_at(8);
+        let words = [
+            u64::from_be_bytes(hi.try_into().unwrap_or_default()),
+            u64::from_be_bytes(lo.try_into().unwrap_or_default()),
+            u64::from_be_bytes(e.span_id),
+            e.value.to_bits(),
+            e.time_unix_nano,
+        ];
+        for (cell, word) in self.words.iter().zip(words) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        self.seq.store(seq + 2, Ordering::Release);
+    }
+
+    fn load(&self) -> Option<Exemplar> {
+        for _ in 0..READ_TRIES {
+            let before = self.seq.load(Ordering::Acquire);
+            if before == 0 {
+                return None;
+            }
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let w: [u64; 5] = std::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            let mut trace_id = [0; 16];
+            trace_id[..8].copy_from_slice(&w[0].to_be_bytes());
+            trace_id[8..].copy_from_slice(&w[1].to_be_bytes());
+            return Some(Exemplar {
+                trace_id,
+                span_id: w[2].to_be_bytes(),
+                value: f64::from_bits(w[3]),
+                time_unix_nano: w[4],
+            });
+        }
+        None
+    }
+}
+
+/// The exemplar slots of one series: recorded into without a lock.
+#[derive(Debug)]
+pub(crate) struct Series {
+    cells: [Cell; SLOTS],
+}
+
+impl Series {
+    fn new() -> Self {
+        Self {
+            cells: std::array::from_fn(|_| Cell::default()),
+        }
+    }
+
+    /// Keeps `value` of a sampled request as the exemplar of its bucket.
+    pub(crate) fn record(&self, value: f64, sc: &SpanContext) {
+        if let Some(e) = Exemplar::of(value, sc) {
+            self.cells[slot(value)].store(&e);
+        }
+    }
+
+    fn slots(&self) -> Slots {
+        std::array::from_fn(|i| self.cells[i].load())
+    }
+}
+
+type SeriesMap = HashMap<u64, Arc<Series>, std::hash::BuildHasherDefault<Identity>>;
+
+struct Store {
+    shards: [RwLock<SeriesMap>; SHARDS],
+    len: AtomicUsize,
+}
+
+/// The exemplar store of one pipeline: the exemplars of the server duration histogram that
+/// its Prometheus endpoint serves or its OTLP exporter pushes.
+///
+/// Get it from [`Telemetry::exemplars`](crate::Telemetry::exemplars) and give it to the HTTP
+/// layer with [`OtelLayer::exemplars`](crate::http::OtelLayer::exemplars), beside the
+/// pipeline's meter provider; [`init_telemetry`](crate::init_telemetry) does both for the
+/// pipeline it installs. Cloning shares the store.
+#[derive(Clone)]
+pub struct Exemplars {
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for Exemplars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exemplars")
+            .field("series", &self.store.len.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Exemplars {
+    /// An empty store.
+    pub(crate) fn new() -> Self {
+        Self {
+            store: Arc::new(Store {
+                shards: std::array::from_fn(|_| RwLock::new(SeriesMap::default())),
+                len: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    fn shard(&self, key: u64) -> &RwLock<SeriesMap> {
+        // The top bits: the map itself uses the low ones.
+        &self.store.shards[usize::try_from(key >> 60).unwrap_or(0) % SHARDS]
+    }
+
+    /// The slots of series `key` (a series hash, see [`series_of_attributes`]), added when
+    /// new; `None` once [`MAX_SERIES`] series are kept.
+    pub(crate) fn series(&self, key: u64) -> Option<Arc<Series>> {
+        let shard = self.shard(key);
+        if let Some(series) = shard.read().ok()?.get(&key) {
+            return Some(Arc::clone(series));
+        }
+        let mut map = shard.write().ok()?;
+        if let Some(series) = map.get(&key) {
+            return Some(Arc::clone(series));
+        }
+        if self.store.len.fetch_add(1, Ordering::Relaxed) >= MAX_SERIES {
+            self.store.len.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Arc::clone(
+            map.entry(key).or_insert_with(|| Arc::new(Series::new())),
+        ))
+    }
+
+    /// Keeps `value` of a sampled request as the exemplar of series `key` and its bucket.
+    pub(crate) fn record_series(&self, key: u64, value: f64, sc: &SpanContext) {
+        if !sc.is_sampled() {
+            return;
+        }
+        if let Some(series) = self.series(key) {
+            series.record(value, sc);
+        }
+    }
+
+    /// Keeps `value` of a sampled request as the exemplar of its series and bucket.
+    #[cfg(test)]
+    pub(crate) fn record(&self, attributes: &[KeyValue], value: f64, sc: &SpanContext) {
+        self.record_series(series_of_attributes(attributes), value, sc);
+    }
+
+    /// The exemplars of a series, by slot.
+    pub(crate) fn of_series(&self, key: u64) -> Option<Slots> {
+        let series = Arc::clone(self.shard(key).read().ok()?.get(&key)?);
+        Some(series.slots())
+    }
+
+    /// The exemplars of the series of recorded attributes, by slot.
+    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    pub(crate) fn of_attributes(&self, attributes: &[KeyValue]) -> Option<Slots> {
+        self.of_series(series_of_attributes(attributes))
+    }
 }
 
 /// One label pair's hash (64-bit FNV-1a), the name read with `.` as `_`. Cheap on the
@@ -86,8 +279,6 @@ impl std::hash::Hasher for Identity {
     }
 }
 
-type SeriesMap = HashMap<u64, Slots, std::hash::BuildHasherDefault<Identity>>;
-
 /// The series hash of exposed label pairs (`le` and the exporter's scope labels left out).
 #[cfg(feature = "prometheus")]
 pub(crate) fn series_of<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
@@ -116,46 +307,6 @@ fn slot(value: f64) -> usize {
         .iter()
         .position(|bound| value <= *bound)
         .unwrap_or(DURATION_BUCKETS.len())
-}
-
-/// Keeps `value` of a sampled request as the exemplar of its series and bucket.
-#[cfg(test)]
-pub(crate) fn record(attributes: &[KeyValue], value: f64, sc: &SpanContext) {
-    record_series(series_of_attributes(attributes), value, sc);
-}
-
-/// Keeps `value` of a sampled request as the exemplar of `key` (a series hash, see
-/// [`series_of_attributes`]) and its bucket.
-pub(crate) fn record_series(key: u64, value: f64, sc: &SpanContext) {
-    if !sc.is_sampled() {
-        return;
-    }
-    let exemplar = Exemplar {
-        trace_id: sc.trace_id().to_bytes(),
-        span_id: sc.span_id().to_bytes(),
-        value,
-        time_unix_nano: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-    };
-    let Ok(mut series) = store().lock() else {
-        return;
-    };
-    if series.len() >= MAX_SERIES && !series.contains_key(&key) {
-        return;
-    }
-    series.entry(key).or_insert([None; SLOTS])[slot(value)] = Some(exemplar);
-}
-
-/// The exemplars of the series of recorded attributes, by slot.
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-pub(crate) fn of_attributes(attributes: &[KeyValue]) -> Option<Slots> {
-    of_series(series_of_attributes(attributes))
-}
-
-/// The exemplars of a series, by slot.
-pub(crate) fn of_series(series: u64) -> Option<Slots> {
-    store().lock().ok()?.get(&series).copied()
 }
 
 /// The slot of a bucket's upper bound.
@@ -206,5 +357,65 @@ mod tests {
         assert_eq!(slot_of_bound(0.005), Some(0));
         assert_eq!(slot_of_bound(f64::INFINITY), Some(DURATION_BUCKETS.len()));
         assert_eq!(slot_of_bound(0.3), None);
+    }
+
+    fn span(n: u64) -> SpanContext {
+        use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+        SpanContext::new(
+            TraceId::from(u128::from(n) << 64 | u128::from(n)),
+            SpanId::from(n),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        )
+    }
+
+    #[test]
+    fn readers_never_see_an_exemplar_mixed_from_two_writers() {
+        let store = Exemplars::new();
+        let series = store.series(7).unwrap();
+        std::thread::scope(|s| {
+            for t in 1..=4_u64 {
+                let series = &series;
+                s.spawn(move || {
+                    for i in 0..20_000 {
+                        let n = t << 32 | i;
+                        // Same bucket for all: the value carries the writer's number.
+                        #[allow(clippy::cast_precision_loss, reason = "small numbers")]
+                        series.record(0.001 + (n as f64) * 1e-18, &span(n));
+                    }
+                });
+            }
+            for _ in 0..20_000 {
+                if let Some(e) = store.of_series(7).unwrap()[0] {
+                    let n = u64::from_be_bytes(e.span_id);
+                    assert_eq!(e.trace_id[..8], n.to_be_bytes());
+                    assert_eq!(e.trace_id[8..], n.to_be_bytes());
+                    #[allow(clippy::cast_precision_loss, reason = "small numbers")]
+                    let value = 0.001 + (n as f64) * 1e-18;
+                    assert_eq!(e.value.to_bits(), value.to_bits());
+                }
+            }
+        });
+        assert!(store.of_series(7).unwrap()[0].is_some());
+    }
+
+    #[test]
+    fn stores_are_separate_and_bounded() {
+        let (one, two) = (Exemplars::new(), Exemplars::new());
+        one.record_series(1, 0.02, &span(1));
+        assert!(two.of_series(1).is_none());
+        assert_eq!(
+            one.of_series(1).unwrap()[slot(0.02)].map(|e| e.span_id),
+            Some(1_u64.to_be_bytes())
+        );
+        // Not sampled: nothing kept.
+        one.record_series(2, 0.02, &SpanContext::empty_context());
+        assert!(one.of_series(2).is_none());
+        for key in 0..MAX_SERIES as u64 + 10 {
+            one.record_series(key.wrapping_mul(0x9e37_79b9_7f4a_7c15), 0.02, &span(1));
+        }
+        assert_eq!(one.store.len.load(Ordering::Relaxed), MAX_SERIES);
+        assert!(one.series(u64::MAX - 1).is_none());
     }
 }

@@ -6,13 +6,14 @@ use std::fmt::Write as _;
 
 use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
 
-use super::exemplars;
+use super::exemplars::{self, Exemplars};
 
 /// The family whose buckets carry exemplars.
 const WITH_EXEMPLARS: &str = "http_server_request_duration_seconds";
 
-/// `families` in the OpenMetrics text format, ending with `# EOF`.
-pub(crate) fn encode(families: &[MetricFamily]) -> String {
+/// `families` in the OpenMetrics text format, ending with `# EOF`, the server duration
+/// buckets with the exemplars of `exemplars`.
+pub(crate) fn encode(families: &[MetricFamily], exemplars: Option<&Exemplars>) -> String {
     let mut out = String::with_capacity(16 * 1024);
     for family in families {
         let name = family.name();
@@ -28,15 +29,28 @@ pub(crate) fn encode(families: &[MetricFamily]) -> String {
             let _ = writeln!(out, "# HELP {family_name} {}", escape(family.help(), false));
         }
         for metric in family.get_metric() {
-            family_sample(&mut out, family_name, family.get_field_type(), metric);
+            let exemplars = exemplars.filter(|_| family_name == WITH_EXEMPLARS);
+            family_sample(
+                &mut out,
+                family_name,
+                family.get_field_type(),
+                metric,
+                exemplars,
+            );
         }
     }
     out.push_str("# EOF\n");
     out
 }
 
-/// The samples of one metric of a family of `kind`.
-fn family_sample(out: &mut String, family_name: &str, kind: MetricType, metric: &Metric) {
+/// The samples of one metric of a family of `kind` (a histogram's with `exemplars`).
+fn family_sample(
+    out: &mut String,
+    family_name: &str,
+    kind: MetricType,
+    metric: &Metric,
+    exemplars: Option<&Exemplars>,
+) {
     let labels = metric.get_label();
     match kind {
         MetricType::COUNTER => {
@@ -57,7 +71,7 @@ fn family_sample(out: &mut String, family_name: &str, kind: MetricType, metric: 
                 metric.get_gauge().get_value(),
             );
         }
-        MetricType::HISTOGRAM => histogram(out, family_name, metric),
+        MetricType::HISTOGRAM => histogram(out, family_name, metric, exemplars),
         MetricType::SUMMARY => {
             let s = metric.get_summary();
             for q in s.get_quantile() {
@@ -102,16 +116,15 @@ fn family_sample(out: &mut String, family_name: &str, kind: MetricType, metric: 
     }
 }
 
-fn histogram(out: &mut String, name: &str, metric: &Metric) {
+/// The samples of a histogram, its buckets with the exemplars of `store`.
+fn histogram(out: &mut String, name: &str, metric: &Metric, store: Option<&Exemplars>) {
     let labels = metric.get_label();
     let h = metric.get_histogram();
-    let slots = (name == WITH_EXEMPLARS)
-        .then(|| {
-            exemplars::of_series(exemplars::series_of(
-                labels.iter().map(|l| (l.name(), l.value())),
-            ))
-        })
-        .flatten();
+    let slots = store.and_then(|store| {
+        store.of_series(exemplars::series_of(
+            labels.iter().map(|l| (l.name(), l.value())),
+        ))
+    });
     let bucket = format!("{name}_bucket");
     let mut saw_inf = false;
     for b in h.get_bucket() {

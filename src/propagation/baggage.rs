@@ -8,9 +8,14 @@
 //!   `key[=value]`. An invalid member is dropped alone; the others are kept.
 //! - The first 64 members, within 8192 bytes, are kept. Members beyond the limit are dropped
 //!   whole, never cut. Of two members with the same key, the first is kept.
-//! - The values reach the application through the SDK's [`Baggage`]. The list goes on to
-//!   outgoing calls exactly as received while the context's baggage is unchanged, and is
-//!   written from the SDK's baggage once code has changed it.
+//! - The values reach the application through the SDK's [`Baggage`]. While the context's
+//!   baggage is unchanged, outgoing calls get the list rebuilt from the members kept, each
+//!   written as received (values still percent-encoded as they came): several headers become
+//!   one, the whitespace around members and the empty members are left out, and the invalid,
+//!   repeated and over-the-limit members are dropped.
+//! - Once code has changed the baggage, the list is written from the SDK's baggage: values
+//!   percent-encoded (everything outside `baggage-octet`, and `%`); a member whose key is not
+//!   an HTTP token, or whose metadata is not a list of valid properties, is not sent.
 
 use std::sync::Arc;
 
@@ -156,6 +161,28 @@ pub(crate) fn parse<'a>(values: &[&'a str]) -> Vec<Member<'a>> {
     kept
 }
 
+/// One member set in code, as written on the way out: `key=value` with the value
+/// percent-encoded, then the properties. `None`, and the member is not sent, when the key is
+/// not an HTTP token or a property breaks the grammar: either would change the list's meaning
+/// (a key holding `,` or `=` adds members) or make it invalid.
+pub(crate) fn outgoing_member(key: &str, value: &str, metadata: &str) -> Option<String> {
+    if !token(key) {
+        return None;
+    }
+    let mut member = format!("{key}={}", utf8_percent_encode(value, VALUE_ENCODE));
+    if !metadata.trim_matches(ows).is_empty() {
+        for p in metadata.split(';') {
+            let p = p.trim_matches(ows);
+            if !property(p) {
+                return None;
+            }
+            member.push(';');
+            member.push_str(p);
+        }
+    }
+    Some(member)
+}
+
 /// The SDK's baggage entries, sorted, to tell whether code changed them.
 fn entries(baggage: &Baggage) -> Vec<(String, String, String)> {
     let mut all: Vec<(String, String, String)> = baggage
@@ -180,20 +207,14 @@ impl TextMapPropagator for BaggagePropagator {
         }
         let header = baggage
             .iter()
-            .map(|(key, (value, metadata))| {
-                let mut member = format!(
-                    "{key}={}",
-                    utf8_percent_encode(value.as_str(), VALUE_ENCODE)
-                );
-                if !metadata.as_str().is_empty() {
-                    member.push(';');
-                    member.push_str(metadata.as_str());
-                }
-                member
+            .filter_map(|(key, (value, metadata))| {
+                outgoing_member(key.as_str(), value.as_str(), metadata.as_str())
             })
             .collect::<Vec<_>>()
             .join(",");
-        injector.set(BAGGAGE, header);
+        if !header.is_empty() {
+            injector.set(BAGGAGE, header);
+        }
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
@@ -227,5 +248,70 @@ impl TextMapPropagator for BaggagePropagator {
     fn fields(&self) -> FieldIter<'_> {
         static NAMES: std::sync::OnceLock<[String; 1]> = std::sync::OnceLock::new();
         FieldIter::new(NAMES.get_or_init(|| [BAGGAGE.to_owned()]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// The `baggage` header injected for baggage set in code (nothing extracted).
+    fn injected(baggage: Baggage) -> Option<String> {
+        let cx = Context::new().with_baggage(baggage);
+        let mut out: HashMap<String, String> = HashMap::new();
+        BaggagePropagator.inject_context(&cx, &mut out);
+        out.remove(BAGGAGE)
+    }
+
+    #[test]
+    fn a_key_that_is_not_a_token_is_not_sent() {
+        for key in ["a,b=c", "a=b", "k,evil=1", "a b", "a;b", "é", ""] {
+            assert_eq!(outgoing_member(key, "v", ""), None, "{key:?}");
+        }
+        assert_eq!(
+            outgoing_member("a!#$%&'*+-.^_`|~1", "v", "").as_deref(),
+            Some("a!#$%&'*+-.^_`|~1=v")
+        );
+    }
+
+    #[test]
+    fn values_are_percent_encoded_and_decode_back() {
+        let value = "a b,c;d%e\"f\\g=h/é\u{7f}";
+        let member = outgoing_member("k", value, "").unwrap();
+        assert_eq!(member, "k=a%20b%2Cc%3Bd%25e%22f%5Cg=h/%C3%A9%7F");
+        let parsed = parse_member(&member).unwrap();
+        assert_eq!(parsed.value, value);
+    }
+
+    #[test]
+    fn malformed_properties_drop_the_member() {
+        for metadata in [
+            "p=\"q\"", "p=a b", "p=a,b", ";", "p=1;;q=2", "bad key", "=1", "p\\q",
+        ] {
+            assert_eq!(outgoing_member("k", "v", metadata), None, "{metadata:?}");
+        }
+        assert_eq!(
+            outgoing_member("k", "v", "p=1; flag ;q = x").as_deref(),
+            Some("k=v;p=1;flag;q = x")
+        );
+    }
+
+    #[test]
+    fn injected_baggage_keeps_only_the_valid_members() {
+        let mut baggage = Baggage::new();
+        // The SDK itself refuses this key today; the propagator would not send it either.
+        let _ = baggage.insert_with_metadata("a,b=c", "x", "");
+        let _ = baggage.insert_with_metadata("bad", "1", "p=\"q\"");
+        let _ = baggage.insert_with_metadata("good", "hello world,;", "p=1");
+        assert_eq!(
+            injected(baggage).as_deref(),
+            Some("good=hello%20world%2C%3B;p=1")
+        );
+
+        let mut only_bad = Baggage::new();
+        let _ = only_bad.insert_with_metadata("bad", "1", "p=a,b");
+        assert_eq!(injected(only_bad), None, "no empty header");
     }
 }

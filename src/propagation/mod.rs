@@ -10,9 +10,12 @@ use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use crate::config::Propagators;
 
 mod baggage;
+mod random_flag;
 mod trace_context;
 
 pub(crate) use baggage::BaggagePropagator;
+pub(crate) use random_flag::{on_end as random_flag_on_end, on_start as random_flag_on_start};
+pub(crate) use trace_context::outgoing_flags;
 
 #[cfg(feature = "_fuzz")]
 pub(crate) use trace_context::parse_traceparent;
@@ -136,9 +139,49 @@ mod properties {
         fn any_baggage_is_bounded(value in ".{0,9000}") {
             let cx = extract(&[("baggage", &value)]);
             let baggage = cx.baggage();
-            prop_assert!(baggage.len() <= 180);
+            prop_assert!(baggage.len() <= baggage::MAX_MEMBERS);
             let size: usize = baggage.iter().map(|(k, (v, _))| k.as_str().len() + v.as_str().len()).sum();
-            prop_assert!(size <= 8192, "{}", size);
+            prop_assert!(size <= baggage::MAX_BYTES, "{}", size);
+        }
+
+        /// Lists of valid `token=octets` members, up to 200 of them and up to 300 bytes each:
+        /// at most 64 members within 8192 bytes are kept and forwarded, in order, and a
+        /// member is dropped only when the limits leave no room for it.
+        #[test]
+        fn valid_baggage_is_kept_within_the_limits(
+            pairs in proptest::collection::vec(
+                (r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}", r"[!#$&-+\--:<-\[\]-~]{0,300}"),
+                0..200,
+            ),
+            max_value in 0usize..300,
+        ) {
+            let pairs: Vec<(String, String)> = distinct(pairs)
+                .into_iter()
+                .map(|(k, mut v)| { v.truncate(max_value); (k, v) })
+                .collect();
+            let cx = extract(&[("baggage", &list_header(&pairs))]);
+            let mut out: HashMap<String, String> = HashMap::new();
+            build(Propagators { trace_context: true, baggage: true }).inject_context(&cx, &mut out);
+            let sent = out.get("baggage").cloned().unwrap_or_default();
+            let kept: Vec<&str> = sent.split(',').filter(|m| !m.is_empty()).collect();
+            prop_assert!(kept.len() <= baggage::MAX_MEMBERS, "{}", kept.len());
+            prop_assert!(sent.len() <= baggage::MAX_BYTES, "{}", sent.len());
+            prop_assert_eq!(cx.baggage().len(), kept.len());
+            // In input order, each with its value; a dropped member did not fit.
+            let mut next = kept.iter().peekable();
+            for (k, v) in &pairs {
+                let member = format!("{k}={v}");
+                if next.peek() == Some(&&member.as_str()) {
+                    next.next();
+                    prop_assert_eq!(cx.baggage().get(k.as_str()).map(|v| v.as_str().to_owned()), Some(v.clone()));
+                } else {
+                    prop_assert!(
+                        kept.len() == baggage::MAX_MEMBERS || sent.len() + 1 + member.len() > baggage::MAX_BYTES,
+                        "{} dropped with {} members in {} bytes", member, kept.len(), sent.len()
+                    );
+                }
+            }
+            prop_assert!(next.next().is_none(), "members sent that were not received");
         }
 
         #[test]

@@ -4,8 +4,11 @@
 //!
 //! The SDK's [`TraceState`] cannot hold every list the specification allows (it refuses some
 //! valid keys and accepts some invalid values), so the validated list travels beside it in the
-//! context as [`Forwarded`], and [`TraceContext::inject_context`] writes that list, exactly as
-//! received, while the span's `TraceState` is the one extracted (nobody changed it).
+//! context as [`Forwarded`], and [`TraceContext::inject_context`] writes that list while the
+//! span's `TraceState` is the one extracted (nobody changed it). The list written is rebuilt
+//! from the one received, with the same members in the same order: the whitespace around
+//! members and the empty members are left out, several `tracestate` headers become one, and
+//! of a key given twice only the first member is kept.
 
 use std::sync::Arc;
 
@@ -33,10 +36,12 @@ const MAX_MEMBERS: usize = 32;
 /// - every `tracestate` header is read and combined in order (an empty one adds nothing);
 /// - a `tracestate` list is checked against the specification's grammar (keys of up to 256
 ///   characters from `a-z0-9_-*/@` starting with a letter or digit, values of 1 to 256
-///   printable characters without `,` and `=` not ending in a space, at most 32 members, no
-///   key twice) and discarded whole when it breaks it, never cut;
+///   printable characters without `,` and `=` not ending in a space, at most 32 members) and
+///   discarded whole when it breaks it, never cut; of a key given twice, the first member is
+///   kept and the later ones dropped (what the W3C test suite expects);
 /// - the `random` trace flag is kept, and set on traces started in this process (the crate's
-///   tracer providers draw every trace id at random);
+///   tracer providers draw every trace id at random): on outgoing calls, on the response
+///   `traceparent` and on the exported spans alike ([`random_flag`]);
 /// - no `tracestate` header is sent for an empty list;
 /// - optional whitespace around a `traceparent` value is accepted.
 #[derive(Debug, Default, Clone, Copy)]
@@ -147,7 +152,8 @@ pub(crate) fn valid_value(value: &str) -> bool {
 }
 
 /// Combines the `tracestate` header values in order and validates the list. `Some(members)`
-/// (possibly empty) for a valid list, `None` for one to discard whole.
+/// (possibly empty) for a valid list, `None` for one to discard whole. A key repeated later in
+/// the list is dropped there: the first member of each key is kept.
 pub(crate) fn parse_tracestate<'a>(values: &[&'a str]) -> Option<Vec<(&'a str, &'a str)>> {
     let mut members: Vec<(&str, &str)> = Vec::new();
     for member in values.iter().flat_map(|v| v.split(',')) {
@@ -157,8 +163,11 @@ pub(crate) fn parse_tracestate<'a>(values: &[&'a str]) -> Option<Vec<(&'a str, &
             continue;
         }
         let (key, value) = member.split_once('=')?;
-        if !valid_key(key) || !valid_value(value) || members.iter().any(|(k, _)| *k == key) {
+        if !valid_key(key) || !valid_value(value) {
             return None;
+        }
+        if members.iter().any(|(k, _)| *k == key) {
+            continue;
         }
         members.push((key, value));
         if members.len() > MAX_MEMBERS {
@@ -186,18 +195,25 @@ pub(crate) fn format_traceparent(sc: &SpanContext, flags: u8) -> String {
     )
 }
 
-/// The flags to send for `sc` in `cx`: the span's `sampled`; the caller's `random` when the
-/// trace continues an extracted parent, else `random` set (the trace started in this process,
-/// and the crate's providers draw trace ids at random).
+/// The `random` flag of the trace `trace_id` seen from `cx`: the caller's, as received, when
+/// `cx` continues an extracted parent of that trace; else set (the trace started in this
+/// process, and the crate's providers draw trace ids at random). The one rule behind the
+/// outgoing and response `traceparent` and the exported spans' flags.
+pub(crate) fn random_flag(cx: &Context, trace_id: TraceId) -> u8 {
+    match cx.get::<Forwarded>() {
+        Some(f) if f.trace_id == trace_id => f.random,
+        _ => RANDOM,
+    }
+}
+
+/// The flags to send for `sc` in `cx`: the span's `sampled`, and the trace's `random`
+/// ([`random_flag`]).
 pub(crate) fn outgoing_flags(cx: &Context, sc: &SpanContext) -> u8 {
     let flags = sc.trace_flags().to_u8();
     if sc.is_remote() {
         return flags;
     }
-    match cx.get::<Forwarded>() {
-        Some(f) if f.trace_id == sc.trace_id() => (flags & !RANDOM) | f.random,
-        _ => flags | RANDOM,
-    }
+    (flags & !RANDOM) | random_flag(cx, sc.trace_id())
 }
 
 /// The `tracestate` to send for `sc` in `cx`: the list received, when the span's state is

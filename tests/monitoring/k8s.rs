@@ -16,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[cfg(feature = "manifests")]
 use octollm_telemetry::manifests;
 use regex::Regex;
 use serde::Deserialize;
@@ -1021,6 +1022,7 @@ fn grafana_datasources_have_fixed_uids_and_link_logs_and_traces() {
 
 // === the embedded copy ===
 
+#[cfg(feature = "manifests")]
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
         let path = entry.expect("entry").path();
@@ -1037,6 +1039,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     }
 }
 
+#[cfg(feature = "manifests")]
 #[test]
 fn the_embedded_stack_is_exactly_the_monitoring_folder() {
     let root = monitoring();

@@ -618,7 +618,8 @@ fn find_rotel() -> Option<PathBuf> {
         return Some(path);
     }
     let msg = "external tool `rotel-agent` not found on PATH nor in the `rotel` Python package; \
-               install it with `pip install rotel==0.0.1a15` (see README \"Testing\")";
+               install it with `pip install rotel==0.0.1a15`, as scripts/test.sh does (see the \
+               README's \"The two commands\")";
     if super::in_ci() {
         panic!("{msg}");
     }

@@ -20,13 +20,14 @@ use super::report::Report;
 use super::transport::Client;
 use crate::config::OtlpSettings;
 use crate::error::BoxError;
-use crate::metrics::exemplars;
+use crate::metrics::Exemplars;
 
 /// Pushes metrics to an OTLP collector.
 pub(crate) struct MetricExporter {
     client: Client,
     runtime: Handle,
     shut_down: AtomicBool,
+    exemplars: Option<Exemplars>,
 }
 
 impl std::fmt::Debug for MetricExporter {
@@ -38,17 +39,19 @@ impl std::fmt::Debug for MetricExporter {
 }
 
 impl MetricExporter {
-    /// The exporter of `settings`; must run on the export runtime (the gRPC channel is made
-    /// there).
+    /// The exporter of `settings`, adding the exemplars of `exemplars`; must run on the export
+    /// runtime (the gRPC channel is made there).
     pub(crate) fn new(
         settings: &OtlpSettings,
         runtime: Handle,
         report: Report,
+        exemplars: Option<Exemplars>,
     ) -> Result<Self, BoxError> {
         Ok(Self {
             client: Client::new(settings, runtime.clone(), report)?,
             runtime,
             shut_down: AtomicBool::new(false),
+            exemplars,
         })
     }
 }
@@ -59,7 +62,9 @@ impl PushMetricExporter for MetricExporter {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let mut request = ExportMetricsServiceRequest::from(metrics);
-        attach_exemplars(&mut request);
+        if let Some(exemplars) = &self.exemplars {
+            attach_exemplars(&mut request, exemplars);
+        }
         let points = data_points(&request);
         let body = prost::Message::encode_to_vec(&request).into();
         let client = self.client.clone();
@@ -105,8 +110,8 @@ fn data_points(request: &ExportMetricsServiceRequest) -> u64 {
 }
 
 /// Adds to each point of the crate's server duration histogram the exemplars of its series
-/// recorded within the point's window (from its start to its collection).
-fn attach_exemplars(request: &mut ExportMetricsServiceRequest) {
+/// recorded in `exemplars` within the point's window (from its start to its collection).
+fn attach_exemplars(request: &mut ExportMetricsServiceRequest, exemplars: &Exemplars) {
     use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
     let ours = request
         .resource_metrics
@@ -128,7 +133,7 @@ fn attach_exemplars(request: &mut ExportMetricsServiceRequest) {
             for point in &mut histogram.data_points {
                 let attributes: Vec<KeyValue> =
                     point.attributes.iter().filter_map(key_value).collect();
-                let Some(slots) = exemplars::of_attributes(&attributes) else {
+                let Some(slots) = exemplars.of_attributes(&attributes) else {
                     continue;
                 };
                 let window = point.start_time_unix_nano..=point.time_unix_nano;
@@ -233,7 +238,7 @@ mod tests {
         h.data_points[0].exemplars.clone()
     }
 
-    fn record(route: &str, value: f64) -> SpanContext {
+    fn record(exemplars: &Exemplars, route: &str, value: f64) -> SpanContext {
         let sc = SpanContext::new(
             TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
             SpanId::from_hex("b7ad6b7169203331").unwrap(),
@@ -246,7 +251,7 @@ mod tests {
             KeyValue::new("http.response.status_code", 200_i64),
             KeyValue::new("http.route", route.to_owned()),
         ];
-        exemplars::record(&attributes, value, &sc);
+        exemplars.record(&attributes, value, &sc);
         sc
     }
 
@@ -254,14 +259,15 @@ mod tests {
 
     #[test]
     fn a_point_gets_the_exemplars_of_its_series_recorded_in_its_window() {
-        let sc = record("/unit/window", 0.02);
+        let exemplars = Exemplars::new();
+        let sc = record(&exemplars, "/unit/window", 0.02);
         let mut now = request(
             crate::installed::SCOPE,
             DURATION,
             "/unit/window",
             (0, u64::MAX),
         );
-        attach_exemplars(&mut now);
+        attach_exemplars(&mut now, &exemplars);
         let got = exemplars_of(&now);
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].trace_id, sc.trace_id().to_bytes().to_vec());
@@ -270,13 +276,14 @@ mod tests {
 
         // A point collected before the request was recorded does not carry it.
         let mut before = request(crate::installed::SCOPE, DURATION, "/unit/window", (0, 1));
-        attach_exemplars(&mut before);
+        attach_exemplars(&mut before, &exemplars);
         assert!(exemplars_of(&before).is_empty());
     }
 
     #[test]
     fn other_series_scopes_and_instruments_get_none() {
-        record("/unit/other", 0.5);
+        let exemplars = Exemplars::new();
+        record(&exemplars, "/unit/other", 0.5);
         for mut r in [
             request(
                 crate::installed::SCOPE,
@@ -292,8 +299,22 @@ mod tests {
                 (0, u64::MAX),
             ),
         ] {
-            attach_exemplars(&mut r);
+            attach_exemplars(&mut r, &exemplars);
             assert!(exemplars_of(&r).is_empty());
         }
+    }
+
+    #[test]
+    fn a_point_gets_only_its_own_pipelines_exemplars() {
+        let ours = Exemplars::new();
+        record(&Exemplars::new(), "/unit/theirs", 0.02);
+        let mut r = request(
+            crate::installed::SCOPE,
+            DURATION,
+            "/unit/theirs",
+            (0, u64::MAX),
+        );
+        attach_exemplars(&mut r, &ours);
+        assert!(exemplars_of(&r).is_empty());
     }
 }

@@ -71,8 +71,8 @@ impl Report {
             return;
         }
         let counter = match self.signal {
-            Signal::Traces => &self.counters.spans.rejected,
-            Signal::Logs => &self.counters.logs.rejected,
+            Signal::Traces => self.counters.spans.rejected(),
+            Signal::Logs => self.counters.logs.rejected(),
             Signal::Metrics => &self.counters.metric_points_rejected,
         };
         let total = counter.fetch_add(count, Ordering::Relaxed) + count;

@@ -135,22 +135,13 @@ impl RequestState {
         }
         span.end();
         if let Some(instruments) = &self.instruments {
-            let series = instruments.duration.record(
+            instruments.duration.record(
                 duration.as_secs_f64(),
                 &self.request,
                 outcome.status,
                 outcome.error_type.as_deref(),
+                span.span_context(),
             );
-            #[cfg(any(feature = "prometheus", feature = "grpc", feature = "http-proto"))]
-            if crate::metrics::exemplars::enabled() {
-                crate::metrics::exemplars::record_series(
-                    series,
-                    duration.as_secs_f64(),
-                    span.span_context(),
-                );
-            }
-            #[cfg(not(any(feature = "prometheus", feature = "grpc", feature = "http-proto")))]
-            let _ = series;
             instruments
                 .active
                 .add(self.request.method, self.request.scheme, -1);
@@ -166,7 +157,7 @@ impl RequestState {
         if let Ok(response) = &mut outcome.result {
             let headers = response.headers_mut();
             headers.insert(headers::X_REQUEST_ID.clone(), self.request_id);
-            trace_header(self.response_header, &span, headers);
+            trace_header(self.response_header, &self.cx, headers);
         }
         outcome.result
     }
@@ -219,11 +210,16 @@ fn classify<B: Default, E: fmt::Display>(
 }
 
 /// The response header that returns the trace context.
-fn trace_header(which: ResponseTraceHeader, span: &SpanRef<'_>, headers: &mut http::HeaderMap) {
+fn trace_header(which: ResponseTraceHeader, cx: &Context, headers: &mut http::HeaderMap) {
+    let span = cx.span();
     let sc = span.span_context();
     match which {
         ResponseTraceHeader::Traceparent if sc.is_valid() => {
-            headers.insert(headers::TRACEPARENT.clone(), headers::traceparent(sc));
+            let flags = crate::propagation::outgoing_flags(cx, sc);
+            headers.insert(
+                headers::TRACEPARENT.clone(),
+                headers::traceparent(sc, flags),
+            );
         }
         ResponseTraceHeader::XTraceId if sc.is_valid() => {
             if let Ok(v) = HeaderValue::from_str(&sc.trace_id().to_string()) {

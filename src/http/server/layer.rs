@@ -11,6 +11,7 @@ use super::service::Otel;
 use super::settings::{LayerSettings, ResponseTraceHeader, DEFAULT_EXCLUDED_PATHS};
 use crate::http::instruments::Instruments;
 use crate::installed::{self, FromInit};
+use crate::metrics::Exemplars;
 use crate::propagation::SharedPropagator;
 
 /// A [`Layer`] that traces and measures every HTTP request: build it with
@@ -50,6 +51,7 @@ impl OtelLayer {
                 access_log: Some((Level::INFO, Level::ERROR)),
                 tracer: FromInit::pending(),
                 instruments: FromInit::pending(),
+                exemplars: None,
                 propagator: FromInit::pending(),
             }),
         }
@@ -94,11 +96,43 @@ impl OtelLayer {
         self.with(|s| s.tracer = FromInit::given(tracer))
     }
 
-    /// Metrics from this provider instead of the one `init_telemetry` installed.
+    /// Metrics from this provider instead of the one `init_telemetry` installed. Its
+    /// exemplars are kept only when [`exemplars`](Self::exemplars) gives their store, before
+    /// or after this call.
     #[must_use]
     pub fn meter_provider(self, provider: &opentelemetry_sdk::metrics::SdkMeterProvider) -> Self {
-        let instruments = Instruments::server(provider);
-        self.with(|s| s.instruments = FromInit::given(Some(instruments)))
+        self.with(|s| {
+            let exemplars = s.exemplars.clone().flatten();
+            let instruments = Instruments::server(provider, exemplars);
+            s.instruments = FromInit::given(Some(instruments));
+        })
+    }
+
+    /// Where the sampled requests' exemplars are kept, instead of the store `init_telemetry`
+    /// installed: the store of the pipeline whose meter provider this layer records to
+    /// ([`Telemetry::exemplars`](crate::Telemetry::exemplars)); `None` keeps none. Without
+    /// this call, a layer on a provider given in code keeps none.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let telemetry = octollm_telemetry::TelemetryConfig::from_env()?.build()?;
+    /// let mut layer = octollm_telemetry::http::layer()
+    ///     .tracer_provider(telemetry.tracer_provider())
+    ///     .exemplars(telemetry.exemplars());
+    /// if let Some(provider) = telemetry.meter_provider() {
+    ///     layer = layer.meter_provider(provider);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn exemplars(self, exemplars: Option<Exemplars>) -> Self {
+        self.with(|s| {
+            if let Some(Some(instruments)) = s.instruments.fixed() {
+                let instruments = instruments.with_exemplars(exemplars.clone());
+                s.instruments = FromInit::given(Some(instruments));
+            }
+            s.exemplars = Some(exemplars);
+        })
     }
 
     /// No metrics from this layer.

@@ -8,6 +8,7 @@ use tracing::Level;
 
 use crate::http::instruments::Instruments;
 use crate::installed::{self, FromInit};
+use crate::metrics::Exemplars;
 use crate::propagation::SharedPropagator;
 
 /// The paths that never get a span or a metric series by default: Kubernetes probes and the
@@ -39,6 +40,12 @@ pub(crate) struct LayerSettings {
     pub(crate) access_log: Option<(Level, Level)>,
     pub(crate) tracer: FromInit<SdkTracer>,
     pub(crate) instruments: FromInit<Option<Instruments>>,
+    /// The exemplar store given in code (`Some(None)`: none); else the one `init` installed.
+    #[allow(
+        clippy::option_option,
+        reason = "not given, given as none, given a store"
+    )]
+    pub(crate) exemplars: Option<Option<Exemplars>>,
     pub(crate) propagator: FromInit<SharedPropagator>,
 }
 
@@ -50,7 +57,10 @@ impl LayerSettings {
     pub(crate) fn instruments(&self) -> Option<Instruments> {
         self.instruments
             .get(
-                || installed::meter().map(|m| Some(Instruments::installed(&m))),
+                || {
+                    let exemplars = || self.exemplars.clone().unwrap_or_else(installed::exemplars);
+                    installed::meter().map(|m| Some(Instruments::installed(&m, exemplars())))
+                },
                 || None,
             )
             .into_owned()

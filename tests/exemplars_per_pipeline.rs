@@ -1,0 +1,109 @@
+//! Exemplars belong to the pipeline `TelemetryConfig::build` returns: two pipelines in one
+//! process keep their own, and a pipeline built with `exemplars(false)` after one with
+//! exemplars keeps none, even for the same series.
+
+use axum::body::Body;
+use axum::http::Request;
+use octollm_telemetry::Telemetry;
+use tower::ServiceExt as _;
+
+const FIRST: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SECOND: &str = "0af7651916cd43dd8448eb211c80319c";
+const THIRD: &str = "5c1c7a0b8d8e4f0a9b1c2d3e4f506172";
+
+fn pipeline(exemplars: bool) -> Telemetry {
+    octollm_telemetry::TelemetryConfig::from_vars([
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+    ])
+    .unwrap()
+    .exemplars(exemplars)
+    .runtime_metrics(false)
+    .log_writer(std::io::sink)
+    .build()
+    .unwrap()
+}
+
+/// One sampled request of trace `trace_id` to `/items/{id}` through an HTTP layer on
+/// `telemetry`'s providers; `exemplars` says whether the layer is given its store.
+async fn request(telemetry: &Telemetry, trace_id: &str, exemplars: bool) {
+    let mut layer = octollm_telemetry::http::layer()
+        .tracer_provider(telemetry.tracer_provider())
+        .meter_provider(telemetry.meter_provider().unwrap())
+        .propagator(telemetry.propagator());
+    if exemplars {
+        layer = layer.exemplars(telemetry.exemplars());
+    }
+    let app = axum::Router::new()
+        .route("/items/{id}", axum::routing::get(|| async { "item" }))
+        .layer(layer);
+    let response = app
+        .oneshot(
+            Request::get("/items/7")
+                .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
+/// The trace ids of the exemplars in `telemetry`'s OpenMetrics text, and its request count.
+fn exemplar_traces(telemetry: &Telemetry) -> (Vec<String>, usize) {
+    let text = telemetry
+        .encode_openmetrics()
+        .expect("served for Prometheus");
+    let traces = text
+        .lines()
+        .filter_map(|l| {
+            l.split_once(" # {trace_id=\"")
+                .map(|(_, rest)| rest[..32].to_owned())
+        })
+        .collect();
+    let count = text
+        .lines()
+        .filter(|l| l.starts_with("http_server_request_duration_seconds_count{"))
+        .count();
+    (traces, count)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_pipeline_keeps_its_own_exemplars_and_a_disabled_one_keeps_none() {
+    let first = pipeline(true);
+    let second = pipeline(true);
+    assert!(first.exemplars().is_some() && second.exemplars().is_some());
+    request(&first, FIRST, true).await;
+    request(&second, SECOND, true).await;
+
+    // The same series in both: each shows only the request it served.
+    assert_eq!(exemplar_traces(&first), (vec![FIRST.to_owned()], 1));
+    assert_eq!(exemplar_traces(&second), (vec![SECOND.to_owned()], 1));
+
+    // Built after pipelines that keep exemplars, with exemplars off: it has no store, and its
+    // endpoint shows none, whether or not the layer is handed the (absent) store.
+    let off = pipeline(false);
+    assert!(off.exemplars().is_none());
+    request(&off, THIRD, true).await;
+    request(&off, THIRD, false).await;
+    let (traces, count) = exemplar_traces(&off);
+    assert!(
+        traces.is_empty(),
+        "exemplars(false) records none: {traces:?}"
+    );
+    assert_eq!(count, 1, "the requests were measured");
+
+    // A layer on a provider given in code keeps no exemplar unless given the store.
+    let quiet = pipeline(true);
+    request(&quiet, THIRD, false).await;
+    assert_eq!(exemplar_traces(&quiet), (Vec::new(), 1));
+
+    // Nothing reached the others, and nothing was installed for the process.
+    assert_eq!(exemplar_traces(&first), (vec![FIRST.to_owned()], 1));
+    assert_eq!(exemplar_traces(&second), (vec![SECOND.to_owned()], 1));
+    assert_eq!(octollm_telemetry::metrics::encode_openmetrics(), None);
+    for telemetry in [first, second, off, quiet] {
+        telemetry.into_guard().shutdown().unwrap();
+    }
+}
