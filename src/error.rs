@@ -32,7 +32,7 @@ impl Signal {
     /// The word before "export" in messages: `span`, `metric` or `log`.
     #[cfg_attr(
         not(any(feature = "grpc", feature = "http-proto")),
-        allow(dead_code, reason = "only the OTLP client's messages use it")
+        allow(dead_code, reason = "only the OTLP client's messages need it")
     )]
     pub(crate) fn noun(self) -> &'static str {
         match self {
@@ -45,7 +45,7 @@ impl Signal {
     /// What one request of the signal carries: `spans`, `metric data points` or `log records`.
     #[cfg_attr(
         not(any(feature = "grpc", feature = "http-proto")),
-        allow(dead_code, reason = "only the OTLP client's messages use it")
+        allow(dead_code, reason = "only the OTLP client's messages need it")
     )]
     pub(crate) fn items(self) -> &'static str {
         match self {

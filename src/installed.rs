@@ -9,7 +9,7 @@ use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
-use crate::metrics::Exemplars;
+use crate::metrics::exemplars::Exemplars;
 use crate::propagation::{self, SharedPropagator};
 
 /// The instrumentation scope of every span and instrument the crate creates.

@@ -67,12 +67,12 @@ pub mod bench {
 
     /// The slots of one series of a fresh store, as a bound label set keeps them.
     #[derive(Debug)]
-    pub struct SeriesSlots(Arc<super::exemplars::Series>);
+    pub struct SeriesSlots(Arc<crate::metrics::exemplars::Series>);
 
     /// The slots of series 1 of a fresh store.
     #[must_use]
     pub fn series_slots() -> Option<SeriesSlots> {
-        super::Exemplars::new().series(1).map(SeriesSlots)
+        crate::metrics::Exemplars::new().series(1).map(SeriesSlots)
     }
 
     impl SeriesSlots {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::parse;
+pub(crate) use super::settings::Headers;
 use super::settings::{SignalSettings, Sourced};
 use super::values::{Compression, Protocol};
 #[allow(
@@ -284,40 +285,4 @@ pub(crate) fn parse_headers(name: &str, value: &str) -> Result<Headers, ConfigEr
         }
     }
     Ok(Headers(headers))
-}
-
-/// True for a variable whose value is request headers (`OTEL_EXPORTER_OTLP_*HEADERS`): no part
-/// of it is ever shown.
-pub(crate) fn holds_credentials(name: &str) -> bool {
-    name.starts_with("OTEL_EXPORTER_OTLP_") && name.ends_with("HEADERS")
-}
-
-/// OTLP request headers, as `(name, value)` pairs. Their values are credentials more often
-/// than not, so `Debug` shows the names only, each value as `<redacted>`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct Headers(pub(crate) Vec<(String, String)>);
-
-impl Headers {
-    /// The pairs, in order.
-    #[cfg_attr(
-        not(any(feature = "grpc", feature = "http-proto", test)),
-        allow(dead_code, reason = "only the OTLP transports send headers")
-    )]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-}
-
-impl std::fmt::Debug for Headers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        struct Redacted;
-        impl std::fmt::Debug for Redacted {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(crate::error::REDACTED)
-            }
-        }
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, _)| (k, Redacted)))
-            .finish()
-    }
 }

@@ -25,7 +25,7 @@ impl<'a> Vars<'a> {
     pub(crate) fn get(&self, name: &str) -> Result<Option<String>, ConfigError> {
         match (self.lookup)(name) {
             None => Ok(None),
-            Some(Err(_)) if super::otlp::holds_credentials(name) => Err(ConfigError::redacted(
+            Some(Err(_)) if holds_credentials(name) => Err(ConfigError::redacted(
                 name,
                 "the value is not valid Unicode",
                 "valid UTF-8 text",
@@ -190,6 +190,12 @@ fn percent_decode(s: &str) -> Option<String> {
         .decode_utf8()
         .ok()
         .map(std::borrow::Cow::into_owned)
+}
+
+/// True for a variable whose value is request headers (`OTEL_EXPORTER_OTLP_*HEADERS`): no part
+/// of it is ever shown.
+pub(crate) fn holds_credentials(name: &str) -> bool {
+    name.starts_with("OTEL_EXPORTER_OTLP_") && name.ends_with("HEADERS")
 }
 
 #[cfg(test)]

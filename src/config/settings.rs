@@ -46,7 +46,7 @@ pub(crate) struct SignalSettings {
     /// The signal-specific endpoint, used as it is.
     pub(crate) endpoint: Option<Sourced<String>>,
     pub(crate) insecure: Option<bool>,
-    pub(crate) headers: Option<super::otlp::Headers>,
+    pub(crate) headers: Option<Headers>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
     /// The CA certificates to trust (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
@@ -101,4 +101,34 @@ pub(crate) struct Settings {
     pub(crate) span_exporter: bool,
     /// Deprecation notices, logged once the subscriber is installed.
     pub(crate) warnings: Vec<String>,
+}
+
+/// OTLP request headers, as `(name, value)` pairs. Their values are credentials more often
+/// than not, so `Debug` shows the names only, each value as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Headers(pub(crate) Vec<(String, String)>);
+
+impl Headers {
+    /// The pairs, in order.
+    #[cfg_attr(
+        not(any(feature = "grpc", feature = "http-proto", test)),
+        allow(dead_code, reason = "only the OTLP transports send headers")
+    )]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Redacted;
+        impl std::fmt::Debug for Redacted {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(crate::error::REDACTED)
+            }
+        }
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, _)| (k, Redacted)))
+            .finish()
+    }
 }

@@ -23,15 +23,15 @@ impl AnyExporter {
     pub(crate) fn otlp(
         settings: &OtlpSettings,
         runtime: tokio::runtime::Handle,
-        counters: std::sync::Arc<super::processor::Counters>,
-        warn_sink: super::processor::WarnSink,
+        rejecter: std::sync::Arc<dyn Fn(u64) -> u64 + Send + Sync>,
+        warn_sink: std::sync::Arc<std::sync::OnceLock<tracing::dispatcher::WeakDispatch>>,
     ) -> Result<Self, BoxError> {
         #[cfg(any(feature = "grpc", feature = "http-proto"))]
         {
             let report = super::otlp::Report::new(
                 crate::error::Signal::Traces,
                 settings,
-                counters,
+                rejecter,
                 warn_sink,
             );
             super::otlp::spans::SpanExporter::new(settings, runtime, report)
@@ -39,7 +39,7 @@ impl AnyExporter {
         }
         #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
         {
-            drop((runtime, counters, warn_sink));
+            drop((runtime, rejecter, warn_sink));
             Err(super::otlp::missing_feature(settings))
         }
     }

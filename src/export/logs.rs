@@ -15,7 +15,7 @@ use opentelemetry_sdk::logs::{
 };
 use opentelemetry_sdk::Resource;
 
-use super::processor::{BatchQueue, Counters, SignalCounters, Sink, WarnSink};
+use super::processor::{BatchQueue, Counters, Rejecter, SignalCounters, Sink, WarnSink};
 use super::runtime::ExportRuntime;
 use crate::config::{LogExportPlan, LogsExport};
 use crate::error::{BoxError, InitError, Signal};
@@ -141,8 +141,9 @@ pub(crate) fn provider(
         LogsExport::Otlp(settings) => {
             let settings = settings.clone();
             let handle = runtime.handle().clone();
-            let (counters, warn_sink) = (Arc::clone(counters), Arc::clone(&warn_sink));
-            Box::new(move || otlp(&settings, handle, counters, warn_sink))
+            let rejecter = counters.rejecter(Signal::Logs);
+            let warn_sink = Arc::clone(&warn_sink);
+            Box::new(move || otlp(&settings, handle, rejecter, warn_sink))
         }
     };
     let error = |e| InitError::exporter(Signal::Logs, e);
@@ -171,18 +172,18 @@ pub(crate) fn provider(
 fn otlp(
     settings: &crate::config::OtlpSettings,
     runtime: tokio::runtime::Handle,
-    counters: Arc<Counters>,
+    rejecter: Rejecter,
     warn_sink: WarnSink,
 ) -> Result<AnyLogExporter, BoxError> {
     #[cfg(any(feature = "grpc", feature = "http-proto"))]
     {
-        let report = super::otlp::Report::new(Signal::Logs, settings, counters, warn_sink);
+        let report = super::otlp::Report::new(Signal::Logs, settings, rejecter, warn_sink);
         super::otlp::logs::LogExporter::new(settings, runtime, report)
             .map(|e| AnyLogExporter::Otlp(Box::new(e)))
     }
     #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
     {
-        drop((runtime, counters, warn_sink));
+        drop((runtime, rejecter, warn_sink));
         Err(super::otlp::missing_feature(settings))
     }
 }

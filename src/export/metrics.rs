@@ -40,7 +40,14 @@ pub(crate) fn provider(
         MetricsPlan::None => return Ok(None),
         MetricsPlan::Otlp { otlp, interval } => {
             let report = (Arc::clone(counters), Arc::clone(warn_sink));
-            otlp_reader(builder, otlp, *interval, runtime, report, exemplars.cloned())?
+            otlp_reader(
+                builder,
+                otlp,
+                *interval,
+                runtime,
+                report,
+                exemplars.cloned(),
+            )?
         }
         MetricsPlan::Prometheus => {
             #[cfg(feature = "prometheus")]
@@ -75,7 +82,12 @@ fn otlp_reader(
     let settings = otlp.clone();
     let handle = runtime.handle().clone();
     let error = |e| InitError::exporter(Signal::Metrics, e);
-    let report = super::otlp::Report::new(Signal::Metrics, otlp, counters, warn_sink);
+    let report = super::otlp::Report::new(
+        Signal::Metrics,
+        otlp,
+        counters.rejecter(Signal::Metrics),
+        warn_sink,
+    );
     let exporter = runtime
         .run_on(move || {
             super::otlp::metrics::MetricExporter::new(&settings, handle, report, exemplars)

@@ -136,7 +136,23 @@ pub(crate) struct Counters {
     pub(crate) metric_points_rejected: AtomicU64,
 }
 
+/// Adds a count of rejected items and gives the new total.
+pub(crate) type Rejecter = Arc<dyn Fn(u64) -> u64 + Send + Sync>;
+
 impl Counters {
+    /// What an OTLP exporter of `signal` counts the items a collector rejected with.
+    pub(crate) fn rejecter(self: &Arc<Self>, signal: crate::error::Signal) -> Rejecter {
+        let counters = Arc::clone(self);
+        Arc::new(move |n| {
+            let counter = match signal {
+                crate::error::Signal::Traces => counters.spans.rejected(),
+                crate::error::Signal::Logs => counters.logs.rejected(),
+                crate::error::Signal::Metrics => &counters.metric_points_rejected,
+            };
+            counter.fetch_add(n, Ordering::Relaxed) + n
+        })
+    }
+
     pub(crate) fn snapshot(&self) -> ExportStats {
         let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ExportStats {

@@ -43,8 +43,9 @@ pub(crate) fn provider(
         TracesExport::Otlp(settings) => {
             let settings = settings.clone();
             let handle = runtime.handle().clone();
-            let (counters, warn_sink) = (Arc::clone(counters), Arc::clone(warn_sink));
-            Box::new(move || AnyExporter::otlp(&settings, handle, counters, warn_sink))
+            let rejecter = counters.rejecter(crate::error::Signal::Traces);
+            let warn_sink = Arc::clone(warn_sink);
+            Box::new(move || AnyExporter::otlp(&settings, handle, rejecter, warn_sink))
         }
     };
     let processor = BatchProcessor::spawn(

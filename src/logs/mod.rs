@@ -64,13 +64,13 @@ pub mod bench {
         capacity: usize,
     ) -> std::io::Result<(LineQueue, Arc<AtomicU64>)> {
         let dropped = Arc::new(AtomicU64::new(0));
-        let queue = super::LineQueue::start(out, capacity, Arc::clone(&dropped))?;
+        let queue = crate::logs::writer::LineQueue::start(out, capacity, Arc::clone(&dropped))?;
         Ok((LineQueue(queue), dropped))
     }
 
     /// The line queue of [`line_queue`].
     #[derive(Debug)]
-    pub struct LineQueue(super::LineQueue);
+    pub struct LineQueue(crate::logs::writer::LineQueue);
 
     impl LineQueue {
         /// Appends one line, as the fmt layer does.

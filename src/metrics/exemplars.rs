@@ -14,6 +14,13 @@
 //! bound histogram. A slot is a sequence-numbered set of atomics: a writer claims it with one
 //! compare-and-swap and never waits (when another writer holds the slot, that one's exemplar
 //! stands); a reader retries a few times and otherwise leaves the slot out.
+#![cfg_attr(
+    not(any(feature = "grpc", feature = "http-proto", feature = "prometheus")),
+    allow(
+        dead_code,
+        reason = "the exemplars are read by the OTLP and Prometheus exporters"
+    )
+)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};

@@ -34,13 +34,15 @@ impl GrpcTransport {
             #[cfg(not(feature = "tls"))]
             Some(_) => return Err("https:// needs the `tls` cargo feature".into()),
             None => tonic::transport::Endpoint::from_shared(settings.endpoint.clone())?
-                .user_agent(super::USER_AGENT)?
+                .user_agent(super::common::USER_AGENT)?
                 .timeout(settings.timeout)
                 .connect_lazy(),
         };
         Ok(Self {
             channel,
-            metadata: tonic::metadata::MetadataMap::from_headers(super::header_map(settings)?),
+            metadata: tonic::metadata::MetadataMap::from_headers(super::common::header_map(
+                settings,
+            )?),
             method: method(signal),
             gzip: settings.compression == Compression::Gzip,
         })
@@ -92,7 +94,7 @@ fn tls_channel(
         tls = tls.identity(Identity::from_pem(&*cert.pem, &*key.pem));
     }
     Ok(Endpoint::from_shared(settings.endpoint.clone())?
-        .user_agent(super::USER_AGENT)?
+        .user_agent(super::common::USER_AGENT)?
         .tls_config(tls)?
         .timeout(settings.timeout)
         .connect_lazy())

@@ -92,12 +92,15 @@ impl HttpTransport {
     pub(super) fn new(settings: &OtlpSettings, runtime: Handle) -> Result<Self, BoxError> {
         use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
         let gzip = settings.compression == Compression::Gzip;
-        let mut headers = super::header_map(settings)?;
+        let mut headers = super::common::header_map(settings)?;
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
-        headers.insert(USER_AGENT, HeaderValue::from_static(super::USER_AGENT));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(super::common::USER_AGENT),
+        );
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }

@@ -24,9 +24,7 @@
 //! The collector's words (a status message, a partial success's message) are shown with every
 //! configured header value blanked out, since a collector may echo a credential back.
 
-use crate::config::{OtlpSettings, Protocol};
-use crate::error::BoxError;
-
+mod common;
 #[cfg(feature = "grpc")]
 mod grpc;
 #[cfg(feature = "http-proto")]
@@ -44,56 +42,24 @@ pub(crate) mod spans;
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 mod transport;
 
+#[cfg_attr(
+    any(feature = "grpc", feature = "http-proto"),
+    allow(unused_imports, reason = "called only when no transport is built")
+)]
+pub(crate) use common::missing_feature;
 #[cfg(any(feature = "grpc", feature = "http-proto"))]
 pub(crate) use report::Report;
 
-/// The `User-Agent` of every export request: the exporter, its language and its version, as
-/// the OTLP exporter specification asks (on gRPC, tonic appends its own token).
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-pub(crate) const USER_AGENT: &str =
-    concat!("OctoLLM-OTLP-Exporter-Rust/", env!("CARGO_PKG_VERSION"));
-
-/// Why OTLP export cannot work in this build, when a transport feature is missing.
-pub(crate) fn missing_feature(settings: &OtlpSettings) -> BoxError {
-    if cfg!(not(any(feature = "grpc", feature = "http-proto"))) {
-        return "OTLP export needs the `grpc` or `http-proto` cargo feature of \
-                octollm-telemetry; enable one, or choose another exporter \
-                (OTEL_TRACES_EXPORTER=console|none, OTEL_METRICS_EXPORTER=prometheus|none, \
-                OTEL_LOGS_EXPORTER=console|none)"
-            .into();
-    }
-    match settings.protocol {
-        Protocol::Grpc => "OTLP/gRPC needs the `grpc` cargo feature of octollm-telemetry; enable \
-                           it or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
-            .into(),
-        Protocol::HttpProtobuf => "OTLP/HTTP needs the `http-proto` cargo feature of \
-                                   octollm-telemetry; enable it or set \
-                                   OTEL_EXPORTER_OTLP_PROTOCOL=grpc"
-            .into(),
-    }
-}
-
-/// The headers of `OTEL_EXPORTER_OTLP_*HEADERS` (or code), checked. (They were checked when
-/// the configuration was read; an error here names the header, never its value.)
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
-pub(crate) fn header_map(settings: &OtlpSettings) -> Result<::http::HeaderMap, BoxError> {
-    let mut headers = ::http::HeaderMap::new();
-    for (k, v) in settings.headers.iter() {
-        let name = ::http::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("the OTLP header name {k:?} is not an HTTP header name"))?;
-        let value = ::http::HeaderValue::from_str(v)
-            .map_err(|_| format!("the value of the OTLP header {k:?} is not printable ASCII"))?;
-        headers.insert(name, value);
-    }
-    Ok(headers)
-}
-
 /// The settings of a plain gRPC endpoint on `endpoint` sending one `api-key` header, and the
 /// report of `signal` over them, for the transports' tests.
-#[cfg(all(test, any(feature = "grpc", feature = "http-proto")))]
-pub(crate) fn test_report(signal: crate::error::Signal, api_key: &str) -> (OtlpSettings, Report) {
-    let settings = OtlpSettings {
-        protocol: Protocol::Grpc,
+#[cfg(test)]
+#[cfg(any(feature = "grpc", feature = "http-proto"))]
+pub(crate) fn test_report(
+    signal: crate::error::Signal,
+    api_key: &str,
+) -> (crate::config::OtlpSettings, Report) {
+    let settings = crate::config::OtlpSettings {
+        protocol: crate::config::Protocol::Grpc,
         endpoint: "http://127.0.0.1:4317".into(),
         headers: crate::config::Headers(vec![("api-key".into(), api_key.into())]),
         timeout: std::time::Duration::from_secs(10),
@@ -103,8 +69,8 @@ pub(crate) fn test_report(signal: crate::error::Signal, api_key: &str) -> (OtlpS
     let report = Report::new(
         signal,
         &settings,
+        std::sync::Arc::new(|n| n),
         std::sync::Arc::default(),
-        crate::export::processor::WarnSink::default(),
     );
     (settings, report)
 }

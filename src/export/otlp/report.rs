@@ -2,15 +2,13 @@
 //! counted as lost under their own reason, and a rate-limited warning with the collector's
 //! message, every configured header value blanked out of it.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing::dispatcher::WeakDispatch;
 
 use crate::config::OtlpSettings;
 use crate::error::Signal;
-use crate::export::processor::{Counters, WarnSink};
 
 /// The smallest time between two warnings about rejected items of one signal.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -22,8 +20,10 @@ const MAX_MESSAGE: usize = 512;
 #[derive(Clone)]
 pub(crate) struct Report {
     signal: Signal,
-    counters: Arc<Counters>,
-    warn_sink: WarnSink,
+    /// Adds to the signal's rejected count and gives the new total.
+    rejecter: Arc<dyn Fn(u64) -> u64 + Send + Sync>,
+    /// Where the pipeline's warnings go (the crate's `WarnSink`).
+    warn_sink: Arc<OnceLock<WeakDispatch>>,
     /// The configured header values, blanked out of what the collector says.
     secrets: Arc<[String]>,
     last_warning: Arc<Mutex<Option<Instant>>>,
@@ -41,8 +41,8 @@ impl Report {
     pub(crate) fn new(
         signal: Signal,
         settings: &OtlpSettings,
-        counters: Arc<Counters>,
-        warn_sink: WarnSink,
+        rejecter: Arc<dyn Fn(u64) -> u64 + Send + Sync>,
+        warn_sink: Arc<OnceLock<WeakDispatch>>,
     ) -> Self {
         let secrets = settings
             .headers
@@ -52,7 +52,7 @@ impl Report {
             .collect();
         Self {
             signal,
-            counters,
+            rejecter,
             warn_sink,
             secrets,
             last_warning: Arc::default(),
@@ -70,12 +70,7 @@ impl Report {
         if count == 0 && message.is_empty() {
             return;
         }
-        let counter = match self.signal {
-            Signal::Traces => self.counters.spans.rejected(),
-            Signal::Logs => self.counters.logs.rejected(),
-            Signal::Metrics => &self.counters.metric_points_rejected,
-        };
-        let total = counter.fetch_add(count, Ordering::Relaxed) + count;
+        let total = (self.rejecter)(count);
         if !self.due() {
             return;
         }

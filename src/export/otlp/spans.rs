@@ -352,7 +352,7 @@ mod tests {
                 let report = Report::new(
                     crate::error::Signal::Traces,
                     &settings,
-                    std::sync::Arc::default(),
+                    std::sync::Arc::new(|n| n),
                     crate::export::processor::WarnSink::default(),
                 );
                 SpanExporter::new(&settings, runtime.handle().clone(), report)

@@ -66,7 +66,7 @@ impl Client {
                 settings, runtime,
             )?)),
             #[allow(unreachable_patterns)]
-            _ => return Err(super::missing_feature(settings)),
+            _ => return Err(super::common::missing_feature(settings)),
         };
         Ok(Self {
             transport,
