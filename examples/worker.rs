@@ -86,6 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("dropped spans: {}", guard.dropped_spans());
-    guard.shutdown()?;
+    // The async form: the deadline is waited on its own thread, not on a runtime worker.
+    guard.shutdown_async().await?;
     Ok(())
 }
