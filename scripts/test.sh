@@ -8,6 +8,9 @@
 #   OpenTelemetry Python SDK): installed into a virtual environment under the target
 #   directory (`$CARGO_TARGET_DIR` or `target/`), never into the system's Python.
 # - Grafana's dashboard schema (npm `@grafana/schema`) and TypeScript: under the same directory.
+# - Jaeger v2 (the real binary the sampling tests run): built with Go from the module proxy at
+#   the version `scripts/go-tools/go.mod` pins, its module and build caches under the same
+#   directory; rebuilt only when go.mod or go.sum change.
 #
 # With the tools in place a missing tool fails its test (OCTOLLM_TEST_REQUIRE_TOOLS=1).
 set -euo pipefail
@@ -67,8 +70,22 @@ if [ "$(cat "$node_tools/.packages" 2>/dev/null)" != "$node_wanted" ]; then
 fi
 export OCTOLLM_TEST_NODE_TOOLS="$node_tools"
 
+go_tools="$target/test-tools/go"
+go_wanted="$(cat scripts/go-tools/go.mod scripts/go-tools/go.sum | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$go_tools/bin/jaeger" ] || [ "$(cat "$go_tools/.stamp" 2>/dev/null)" != "$go_wanted" ]; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "test.sh: missing Go; install a Go toolchain (1.24 or later): https://go.dev/dl/" >&2
+    exit 1
+  fi
+  echo "test.sh: building Jaeger into $go_tools/bin (a few minutes, once)"
+  mkdir -p "$go_tools"
+  (cd scripts/go-tools && GOBIN="$go_tools/bin" GOMODCACHE="$go_tools/mod" GOCACHE="$go_tools/cache" \
+    GOFLAGS="-modcacherw -buildvcs=false" go install tool)
+  printf '%s' "$go_wanted" > "$go_tools/.stamp"
+fi
+
 rotel_dir="$("$venv/bin/python" -c 'import os, rotel; print(os.path.dirname(rotel.__file__))')"
-export PATH="$venv/bin:$rotel_dir:$PATH"
+export PATH="$venv/bin:$rotel_dir:$go_tools/bin:$PATH"
 export OCTOLLM_TEST_REQUIRE_TOOLS=1
 
 exec cargo test --all-features "$@"

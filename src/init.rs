@@ -89,7 +89,7 @@ fn assemble(
     let counters = Arc::new(Counters::default());
     let warn_sink = crate::telemetry::warn_sink();
     let runtime = ExportRuntime::start()?;
-    let tracer_provider = export::traces::provider(
+    let traces = export::traces::provider(
         &plan.traces,
         &resource,
         &runtime,
@@ -98,6 +98,7 @@ fn assemble(
         plan.shutdown_timeout,
         user,
     )?;
+    let tracer_provider = traces.provider;
     let exemplars = exemplar_store(&plan);
     let meters = export::metrics::provider(
         &plan.metrics,
@@ -109,6 +110,16 @@ fn assemble(
     )?;
     if let Some(meters) = &meters {
         metric_extras(&plan, meters);
+        #[cfg(feature = "jaeger-remote")]
+        if let Some(sampling) = &traces.remote_sampling {
+            export::sampling::register_metrics(
+                &opentelemetry::metrics::MeterProvider::meter(
+                    &meters.provider,
+                    crate::installed::SCOPE,
+                ),
+                sampling,
+            );
+        }
     }
     let logger_provider = export::logs::provider(
         &plan.log_export,
@@ -126,6 +137,8 @@ fn assemble(
         #[cfg(feature = "prometheus")]
         prometheus: meters.and_then(|m| m.prometheus),
         exemplars,
+        #[cfg(feature = "jaeger-remote")]
+        remote_sampling: traces.remote_sampling,
         writer: SharedWriter(Arc::new(writer)),
         filter,
         warn_sink,

@@ -105,8 +105,8 @@
 //! | `POD_NAMESPACE` | `k8s.namespace.name` | — |
 //! | `NODE_NAME` | `k8s.node.name` | — |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | extra resource attributes, `k=v,…`, percent-encoded | — |
-//! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_traceidratio` |
-//! | `OTEL_TRACES_SAMPLER_ARG` | the ratio (0.0–1.0) of the ratio samplers | `1.0` |
+//! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`, `jaeger_remote`, `parentbased_jaeger_remote` | `parentbased_traceidratio` |
+//! | `OTEL_TRACES_SAMPLER_ARG` | the ratio (0.0–1.0) of the ratio samplers; for the remote samplers `endpoint=<URL>,pollingIntervalMs=<ms>,initialSamplingRate=<0.0–1.0>`, each key optional (see [`JaegerRemote`]) | `1.0`; remote: `endpoint=http://localhost:14250,pollingIntervalMs=60000,initialSamplingRate=0.001` |
 //! | `OTEL_SAMPLING_RATE` | ratio of new traces kept (0.0–1.0), used when `OTEL_TRACES_SAMPLER` is unset | `1.0` in dev, `0.1` in staging and prod |
 //! | `OTEL_SDK_DISABLED` | `true`: export nothing, keep trace ids in logs and propagation | `false` |
 //! | `OTEL_TRACES_EXPORTER` | `otlp`, `console` (readable spans on stderr) or `none` | `otlp` |
@@ -216,11 +216,13 @@ mod user_exporter;
 
 pub use config::vars;
 pub use config::{
-    Compression, Effective, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol,
-    Sampler, TelemetryConfig, TracesExporter,
+    Compression, Effective, Environment, JaegerRemote, LogFormat, LogsExporter, MetricsExporter,
+    Protocol, Sampler, TelemetryConfig, TracesExporter,
 };
 pub use error::{ConfigError, InitError, ShutdownError, Signal};
 pub use export::ExportStats;
+#[cfg(feature = "jaeger-remote")]
+pub use export::RemoteSampling;
 pub use guard::{StatsHandle, TelemetryGuard};
 pub use init::init_telemetry;
 pub use telemetry::Telemetry;

@@ -53,6 +53,8 @@ pub struct Telemetry {
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<prometheus::Registry>,
     pub(crate) exemplars: Option<Exemplars>,
+    #[cfg(feature = "jaeger-remote")]
+    pub(crate) remote_sampling: Option<crate::export::RemoteSampling>,
     pub(crate) writer: SharedWriter,
     pub(crate) filter: String,
     pub(crate) warn_sink: WarnSink,
@@ -64,6 +66,15 @@ impl Telemetry {
     #[must_use]
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
         &self.tracer_provider
+    }
+
+    /// The remote sampler at work, when the sampler is `jaeger_remote` or
+    /// `parentbased_jaeger_remote`: the probability in force per operation and what its
+    /// fetches did.
+    #[cfg(feature = "jaeger-remote")]
+    #[must_use]
+    pub fn remote_sampling(&self) -> Option<&crate::export::RemoteSampling> {
+        self.remote_sampling.as_ref()
     }
 
     /// The meter provider, unless metrics are off (`OTEL_METRICS_EXPORTER=none`).

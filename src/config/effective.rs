@@ -63,7 +63,7 @@ impl Effective {
     /// The sampler.
     #[must_use]
     pub fn sampler(&self) -> Sampler {
-        self.plan.traces.sampler
+        self.plan.traces.sampler.clone()
     }
 
     /// Where spans go: [`TracesExporter::None`] when `OTEL_SDK_DISABLED=true`.

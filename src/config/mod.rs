@@ -31,8 +31,8 @@ pub(crate) use plan::{
     BatchSettings, Identity, LogExportPlan, LogPlan, LogsExport, MetricsPlan, Plan, TracesExport,
     TracesPlan,
 };
-pub use sampler::Sampler;
 pub(crate) use sampler::SamplerSource;
+pub use sampler::{JaegerRemote, Sampler};
 pub(crate) use settings::Propagators;
 use settings::{Settings, Sourced};
 pub use values::{

@@ -209,6 +209,27 @@ impl MetricsPlan {
     }
 }
 
+/// The sampler code or the environment chose, else the environment's default, checked.
+fn sampler(
+    env: &Settings,
+    code: &Settings,
+    environment: Environment,
+    keep: &mut impl FnMut(ConfigError),
+) -> (Sampler, SamplerSource) {
+    let chosen = code
+        .sampler
+        .clone()
+        .or_else(|| env.sampler.clone())
+        .unwrap_or((
+            Sampler::default_for(environment),
+            SamplerSource::EnvironmentDefault,
+        ));
+    if let Err(e) = chosen.0.validate("sampler") {
+        keep(e);
+    }
+    chosen
+}
+
 /// Merges what the environment and code said with the defaults, checking every invariant and
 /// reporting every error at once. `instance_id` is the instance id used when no source names
 /// one (drawn once per configuration, so that every resolution agrees).
@@ -221,11 +242,7 @@ pub(crate) fn resolve(
     let mut keep = |e: ConfigError| errors.push(e);
     let identity = identity(env, code, instance_id);
     let environment = identity.environment;
-    let (sampler, sampler_source) = code.sampler.or(env.sampler).unwrap_or((
-        Sampler::default_for(environment),
-        SamplerSource::EnvironmentDefault,
-    ));
-    let _ = sampler.validate("sampler").map_err(&mut keep);
+    let (sampler, sampler_source) = sampler(env, code, environment, &mut keep);
     let sdk_disabled = env.sdk_disabled.unwrap_or(OTEL_SDK_DISABLED_DEFAULT);
     let span_batch = batch(&env.batch, &code.batch, &BSP)
         .map_err(&mut keep)

@@ -8,9 +8,13 @@ pub(crate) mod metrics;
 mod otlp;
 mod processor;
 mod runtime;
+#[cfg(feature = "jaeger-remote")]
+pub(crate) mod sampling;
 pub(crate) mod traces;
 
 pub use processor::ExportStats;
 pub(crate) use processor::{Counters, SignalCounters, WarnSink};
+#[cfg(feature = "jaeger-remote")]
+pub use sampling::RemoteSampling;
 
 pub(crate) use runtime::ExportRuntime;

@@ -14,6 +14,13 @@ use crate::config::{TracesExport, TracesPlan};
 use crate::error::InitError;
 use crate::user_exporter::UserExporter;
 
+/// The tracer provider, and the view of its remote sampler when it has one.
+pub(crate) struct Traces {
+    pub(crate) provider: SdkTracerProvider,
+    #[cfg(feature = "jaeger-remote")]
+    pub(crate) remote_sampling: Option<super::sampling::RemoteSampling>,
+}
+
 /// Builds the tracer provider. With no exporter, spans are still created (and their ids
 /// logged and propagated) but not exported.
 pub(crate) fn provider(
@@ -24,14 +31,19 @@ pub(crate) fn provider(
     warn_sink: &WarnSink,
     flush_timeout: std::time::Duration,
     user: Option<UserExporter>,
-) -> Result<SdkTracerProvider, InitError> {
+) -> Result<Traces, InitError> {
+    let (builder, remote_sampling) =
+        with_sampler(SdkTracerProvider::builder(), plan, resource, runtime);
+    let builder = builder.with_resource(resource.clone());
+    let traces = |provider| Traces {
+        provider,
+        #[cfg(feature = "jaeger-remote")]
+        remote_sampling,
+    };
+    #[cfg(not(feature = "jaeger-remote"))]
+    let () = remote_sampling;
     let make: ExporterFactory = match &plan.export {
-        TracesExport::None => {
-            return Ok(SdkTracerProvider::builder()
-                .with_sampler(plan.sampler.to_sdk())
-                .with_resource(resource.clone())
-                .build())
-        }
+        TracesExport::None => return Ok(traces(builder.build())),
         TracesExport::Console => Box::new(|| Ok(AnyExporter::Console(ConsoleExporter::default()))),
         TracesExport::Custom => {
             // The plan is `Custom` only when code gave an exporter.
@@ -57,9 +69,55 @@ pub(crate) fn provider(
         Arc::clone(warn_sink),
         flush_timeout,
     )?;
-    Ok(SdkTracerProvider::builder()
-        .with_sampler(plan.sampler.to_sdk())
-        .with_resource(resource.clone())
-        .with_span_processor(processor)
-        .build())
+    Ok(traces(builder.with_span_processor(processor).build()))
+}
+
+#[cfg(feature = "jaeger-remote")]
+type RemoteView = Option<super::sampling::RemoteSampling>;
+#[cfg(not(feature = "jaeger-remote"))]
+type RemoteView = ();
+
+/// The plan's sampler on `builder`: the SDK's for the fixed samplers, the crate's remote
+/// sampler (started on the export runtime, for the resource's `service.name`) otherwise.
+fn with_sampler(
+    builder: opentelemetry_sdk::trace::TracerProviderBuilder,
+    plan: &TracesPlan,
+    resource: &Resource,
+    runtime: &ExportRuntime,
+) -> (opentelemetry_sdk::trace::TracerProviderBuilder, RemoteView) {
+    if let Some(sampler) = plan.sampler.to_sdk() {
+        #[cfg(feature = "jaeger-remote")]
+        return (builder.with_sampler(sampler), None);
+        #[cfg(not(feature = "jaeger-remote"))]
+        return (builder.with_sampler(sampler), ());
+    }
+    #[cfg(feature = "jaeger-remote")]
+    {
+        use crate::config::Sampler;
+        let service = resource
+            .get(&opentelemetry::Key::from_static_str(
+                opentelemetry_semantic_conventions::resource::SERVICE_NAME,
+            ))
+            .map(|v| v.as_str().into_owned())
+            .unwrap_or_default();
+        let (remote, parent_based) = match &plan.sampler {
+            Sampler::JaegerRemote(remote) => (remote, false),
+            Sampler::ParentBasedJaegerRemote(remote) => (remote, true),
+            // `to_sdk` gives every other sampler.
+            _ => unreachable!("a fixed sampler has an SDK sampler"),
+        };
+        let (sampler, view) = super::sampling::start(remote, &service, runtime.handle());
+        let builder = if parent_based {
+            builder.with_sampler(opentelemetry_sdk::trace::Sampler::parent_based(sampler))
+        } else {
+            builder.with_sampler(sampler)
+        };
+        (builder, Some(view))
+    }
+    #[cfg(not(feature = "jaeger-remote"))]
+    {
+        // Resolution refuses a remote sampler in a build without the feature.
+        let _ = (resource, runtime);
+        (builder, ())
+    }
 }

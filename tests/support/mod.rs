@@ -4,6 +4,7 @@
 pub mod exposition;
 pub mod fault;
 pub mod http;
+pub mod jaeger;
 pub mod lines;
 pub mod metrics_push;
 pub mod no_export;

@@ -137,7 +137,7 @@ fn failure(status: &tonic::Status, report: &Report) -> Failure {
 /// The gRPC codec of a request that is already protobuf: its bytes are written as they are,
 /// and the answer's bytes are returned undecoded.
 #[derive(Debug, Clone, Copy)]
-struct Encoded;
+pub(crate) struct Encoded;
 
 impl tonic::codec::Codec for Encoded {
     type Encode = Bytes;
