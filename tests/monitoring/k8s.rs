@@ -37,6 +37,12 @@ const COMPONENTS: &[&str] = &[
     "node-exporter",
 ];
 const OVERLAYS: &[&str] = &["overlays/dev", "overlays/staging", "overlays/prod"];
+/// The services' telemetry settings per overlay: a ConfigMap for the services' own kustomizations.
+const SERVICE_ENVS: &[&str] = &[
+    "overlays/dev/service-env",
+    "overlays/staging/service-env",
+    "overlays/prod/service-env",
+];
 /// The Kubernetes version whose schemas `kubernetes-validate` checks against.
 const KUBERNETES_VERSION: &str = "1.33";
 /// Workloads that keep state on a volume: each must be a StatefulSet with a claim template.
@@ -165,6 +171,7 @@ fn every_kustomization_renders() {
     for dir in COMPONENTS
         .iter()
         .chain(OVERLAYS)
+        .chain(SERVICE_ENVS)
         .chain(&[".", "extras/servicemonitors"])
     {
         let Some(yaml) = kustomize(dir) else { return };
@@ -762,6 +769,86 @@ fn the_overlays_change_what_they_promise() {
         s(&generated_configmap(&prod, "loki-settings")["data"]["gcs-bucket"]),
         "octollm-prod-loki-logs"
     );
+}
+
+/// The path of `to` relative to the directory `from` (both absolute), as kustomize wants it.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path: PathBuf = from[common..].iter().map(|_| "..").collect();
+    path.extend(&to[common..]);
+    path
+}
+
+/// A service's kustomization that includes an overlay's `service-env` gets the ConfigMap in its
+/// own namespace, and its `envFrom` reference follows the generated name.
+#[test]
+fn the_service_settings_land_in_the_namespace_of_the_service_that_includes_them() {
+    let Some(kubectl) = support::require_tool("kubectl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for service_env in SERVICE_ENVS {
+        let from = dir.path().canonicalize().expect("canonical tempdir");
+        let to = monitoring()
+            .canonicalize()
+            .expect("canonical monitoring")
+            .join(service_env);
+        fs::write(
+            dir.path().join("kustomization.yaml"),
+            format!(
+                "namespace: octollm-prod\nresources:\n  - {}\n  - deployment.yaml\n",
+                relative(&from, &to).display()
+            ),
+        )
+        .expect("write kustomization");
+        fs::write(
+            dir.path().join("deployment.yaml"),
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: orchestrator
+spec:
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: orchestrator
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: orchestrator
+    spec:
+      containers:
+        - name: orchestrator
+          image: example.com/orchestrator:1.0.0
+          envFrom:
+            - configMapRef:
+                name: octollm-telemetry-env
+",
+        )
+        .expect("write deployment");
+        let out = run(Command::new(&kubectl).arg("kustomize").arg(dir.path()));
+        assert!(
+            out.status.success(),
+            "{service_env} included by a service: {}",
+            text(&out.stderr)
+        );
+        let objects = docs(&text(&out.stdout));
+        let cm = generated_configmap(&objects, "octollm-telemetry-env");
+        assert_eq!(
+            s(&cm["metadata"]["namespace"]),
+            "octollm-prod",
+            "{service_env}"
+        );
+        let deployment = objects
+            .iter()
+            .find(|o| kind(o) == "Deployment")
+            .expect("the deployment");
+        let reference = &deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]
+            ["configMapRef"]["name"];
+        assert_eq!(s(reference), name(cm), "{service_env}");
+        assert!(s(&cm["data"]["OTEL_TRACES_SAMPLER"]).starts_with("parentbased_"));
+    }
 }
 
 // === configuration files ===

@@ -9,4 +9,5 @@ mod alert_rules;
 mod alertmanager;
 mod dashboards;
 mod docs;
+mod jaeger;
 mod k8s;
