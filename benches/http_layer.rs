@@ -25,6 +25,10 @@
 //! | `oit_tracing` | opentelemetry-instrumentation-tower 0.19 (`axum` feature), spans only |
 //! | `oit_tracing_metrics` | the same with its metrics on |
 //! | `oit_sampled_out` | spans only, sampler that drops every root |
+//! | `ours_built_sampled` | our layer, span only, over a pipeline from `TelemetryConfig::build` with `parentbased_traceidratio` 1.0 (the batch processor of the crate, the same counting exporter) |
+//! | `ours_built_sampled_out` | the same at 0.0 |
+//! | `ours_remote_sampled` | the same pipeline with `parentbased_jaeger_remote`, after its first fetch of a per-operation strategy (from a loopback HTTP endpoint of the bench's) that keeps `GET /items/{id}` with probability 1.0 |
+//! | `ours_remote_sampled_out` | the same with probability 0.0 for the route (and Jaeger's usual lower bound of one trace per minute) |
 //!
 //! # Two measures
 //!
@@ -68,6 +72,8 @@ use tower::Service as _;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt as _;
 
+use octollm_telemetry::{JaegerRemote, MetricsExporter, Sampler as OurSampler, TelemetryConfig};
+
 /// An exporter that only counts what the batch processor hands it.
 #[derive(Debug, Clone, Default)]
 struct CountingExporter(Arc<AtomicUsize>);
@@ -92,6 +98,51 @@ fn tracer_provider(ratio: f64) -> (SdkTracerProvider, Arc<AtomicUsize>) {
         ))))
         .with_batch_exporter(exporter)
         .build();
+    (provider, count)
+}
+
+/// Serves `strategy` (Jaeger's HTTP sampling API) on a loopback port for the rest of the run;
+/// the endpoint to give the remote sampler.
+fn strategy_endpoint(strategy: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{strategy}",
+                strategy.len()
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}/sampling")
+}
+
+/// A pipeline of the crate (`TelemetryConfig::build`) with `sampler`, spans to a counting
+/// exporter, no metrics; it lives for the whole run.
+fn built_provider(sampler: OurSampler) -> (SdkTracerProvider, Arc<AtomicUsize>) {
+    let exporter = CountingExporter::default();
+    let count = Arc::clone(&exporter.0);
+    let telemetry = TelemetryConfig::from_vars([("OTEL_SERVICE_NAME", "bench")])
+        .expect("configuration")
+        .sampler(sampler)
+        .span_exporter(exporter)
+        .metrics_exporter(MetricsExporter::None)
+        .runtime_metrics(false)
+        .build()
+        .expect("pipeline");
+    if let Some(remote) = telemetry.remote_sampling() {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while remote.fetches() == 0 {
+            assert!(Instant::now() < deadline, "no strategy fetched");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    let provider = telemetry.tracer_provider().clone();
+    Box::leak(Box::new(telemetry));
     (provider, count)
 }
 
@@ -315,7 +366,45 @@ fn cases(rt: &tokio::runtime::Runtime) -> Vec<Case> {
             spans: Some((count, tp, ratio > 0.0)),
         });
     }
+    for (name, probability) in [
+        ("ours_remote_sampled", 1.0),
+        ("ours_remote_sampled_out", 0.0),
+    ] {
+        let strategy = format!(
+            r#"{{"strategyType":"PROBABILISTIC","operationSampling":{{"defaultSamplingProbability":0.5,"defaultLowerBoundTracesPerSecond":0.016666666666666666,"perOperationStrategies":[{{"operation":"GET /items/{{id}}","probabilisticSampling":{{"samplingRate":{probability}}}}}]}}}}"#
+        );
+        let endpoint = strategy_endpoint(Box::leak(strategy.into_boxed_str()));
+        let (tp, count) = built_provider(OurSampler::ParentBasedJaegerRemote(
+            JaegerRemote::new(endpoint).initial_sampling_rate(0.5),
+        ));
+        // Sampled out, the lower bound still keeps the first root of the run: spans exported.
+        cases.push(ours_span_only(name, tp, count, true));
+    }
+    for (name, ratio) in [("ours_built_sampled", 1.0), ("ours_built_sampled_out", 0.0)] {
+        let (tp, count) = built_provider(OurSampler::ParentBasedTraceIdRatio(ratio));
+        cases.push(ours_span_only(name, tp, count, ratio > 0.0));
+    }
     cases
+}
+
+/// Our layer, span only, over `tp`.
+fn ours_span_only(
+    name: &'static str,
+    tp: SdkTracerProvider,
+    count: Arc<AtomicUsize>,
+    expect_spans: bool,
+) -> Case {
+    Case {
+        name,
+        app: router().layer(
+            octollm_telemetry::http::layer()
+                .tracer_provider(&tp)
+                .without_metrics()
+                .access_log(false),
+        ),
+        dispatch: None,
+        spans: Some((count, tp, expect_spans)),
+    }
 }
 
 /// The headline ratios: (name, case, reference), each an overhead over the round's baseline.
@@ -344,6 +433,16 @@ const RATIOS: &[(&str, &str, &str)] = &[
         "peer: sampled out / sampled",
         "oit_sampled_out",
         "oit_tracing",
+    ),
+    (
+        "remote sampler / ratio sampler, sampled",
+        "ours_remote_sampled",
+        "ours_built_sampled",
+    ),
+    (
+        "remote sampler / ratio sampler, sampled out",
+        "ours_remote_sampled_out",
+        "ours_built_sampled_out",
     ),
 ];
 

@@ -27,7 +27,8 @@ echo
 echo "== instructions per request (callgrind, (I(2500) - I(500)) / 2000)"
 cases=(baseline tower_http_trace ours_sampled ours_sampled_out ours_metrics ours_full
        ours_full_sampled_out ato_sampled ato_sampled_out oit_tracing oit_tracing_metrics
-       oit_sampled_out)
+       oit_sampled_out ours_built_sampled ours_built_sampled_out ours_remote_sampled
+       ours_remote_sampled_out)
 declare -A ir
 instructions() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" --case "$1" --requests "$2" 2>&1 \
@@ -52,3 +53,5 @@ ratio "spans + metrics / best peer's spans + metrics" ours_metrics oit_tracing_m
 ratio "sampled out / sampled (span only)" ours_sampled_out ours_sampled
 ratio "full stack sampled out / sampled" ours_full_sampled_out ours_full
 ratio "peer: sampled out / sampled" oit_sampled_out oit_tracing
+ratio "remote sampler / ratio sampler, sampled" ours_remote_sampled ours_built_sampled
+ratio "remote sampler / ratio sampler, sampled out" ours_remote_sampled_out ours_built_sampled_out

@@ -42,9 +42,21 @@ pub struct TelemetryGuard {
     pub(crate) runtime: Option<ExportRuntime>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) shutdown_timeout: Duration,
+    /// The remote sampler's view, when the sampler is a remote one.
+    #[cfg(feature = "jaeger-remote")]
+    pub(crate) remote_sampling: Option<crate::export::RemoteSampling>,
 }
 
 impl TelemetryGuard {
+    /// The remote sampler at work, when the sampler is `jaeger_remote` or
+    /// `parentbased_jaeger_remote`: the probability in force per operation and what its
+    /// fetches did (the same figures as the `octollm.telemetry.sampling.*` metrics).
+    #[cfg(feature = "jaeger-remote")]
+    #[must_use]
+    pub fn remote_sampling(&self) -> Option<&crate::export::RemoteSampling> {
+        self.remote_sampling.as_ref()
+    }
+
     /// Spans dropped so far, for any reason: because the export queue was full (or a shutdown
     /// ran out of time before they were sent), because the export request that carried them
     /// failed or timed out, or because the collector rejected them. A running count, equal to

@@ -137,8 +137,6 @@ fn assemble(
         #[cfg(feature = "prometheus")]
         prometheus: meters.and_then(|m| m.prometheus),
         exemplars,
-        #[cfg(feature = "jaeger-remote")]
-        remote_sampling: traces.remote_sampling,
         writer: SharedWriter(Arc::new(writer)),
         filter,
         warn_sink,
@@ -150,6 +148,8 @@ fn assemble(
             runtime: Some(runtime),
             counters,
             shutdown_timeout: plan.shutdown_timeout,
+            #[cfg(feature = "jaeger-remote")]
+            remote_sampling: traces.remote_sampling,
         },
         tracer_provider,
         meter_provider,

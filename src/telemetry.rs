@@ -53,8 +53,6 @@ pub struct Telemetry {
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<prometheus::Registry>,
     pub(crate) exemplars: Option<Exemplars>,
-    #[cfg(feature = "jaeger-remote")]
-    pub(crate) remote_sampling: Option<crate::export::RemoteSampling>,
     pub(crate) writer: SharedWriter,
     pub(crate) filter: String,
     pub(crate) warn_sink: WarnSink,
@@ -74,7 +72,7 @@ impl Telemetry {
     #[cfg(feature = "jaeger-remote")]
     #[must_use]
     pub fn remote_sampling(&self) -> Option<&crate::export::RemoteSampling> {
-        self.remote_sampling.as_ref()
+        self.guard.remote_sampling()
     }
 
     /// The meter provider, unless metrics are off (`OTEL_METRICS_EXPORTER=none`).

@@ -77,6 +77,8 @@ fn force_flush_keeps_one_deadline_across_hanging_pipelines() {
         runtime: None,
         counters: Arc::default(),
         shutdown_timeout: DEADLINE,
+        #[cfg(feature = "jaeger-remote")]
+        remote_sampling: None,
     };
 
     let started = Instant::now();

@@ -47,7 +47,10 @@ mod transport;
     allow(unused_imports, reason = "called only when no transport is built")
 )]
 pub(crate) use common::missing_feature;
-#[cfg(all(feature = "jaeger-remote", any(feature = "grpc", feature = "http-proto")))]
+#[cfg(all(
+    feature = "jaeger-remote",
+    any(feature = "grpc", feature = "http-proto")
+))]
 pub(crate) use common::USER_AGENT;
 #[cfg(all(feature = "grpc", feature = "jaeger-remote"))]
 pub(crate) use grpc::Encoded;

@@ -85,19 +85,21 @@ impl Shared {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Decides for a root named `operation`.
+    /// Decides for a root named `operation`; when kept, also the `ot` tracestate value to set
+    /// (from the parent's `ot`).
     fn decide(
         &self,
         operation: &str,
         randomness: u64,
-    ) -> (bool, &'static str, f64, Option<Box<str>>) {
+        ot: Option<&str>,
+    ) -> (bool, &'static str, f64, Option<String>) {
         let now = || self.now();
         loop {
             let strategy = self.strategy.load();
             match strategy.decide(operation, randomness, &now) {
                 Outcome::Decided(Decision::Drop) => return (false, "", 0.0, None),
                 Outcome::Decided(Decision::Keep { kind, param, th }) => {
-                    return (true, kind, param, th.map(Box::from))
+                    return (true, kind, param, threshold::with_th(ot, th))
                 }
                 Outcome::NewOperation => {
                     // Added once per operation: every later root finds it.
@@ -139,7 +141,7 @@ impl ShouldSample for RemoteSampler {
             .is_none_or(opentelemetry::trace::SpanContext::is_remote);
         let ot = trace_state.get("ot");
         let randomness = threshold::randomness(u128::from_be_bytes(trace_id.to_bytes()), ot);
-        let (keep, kind, param, th) = self.shared.decide(name, randomness);
+        let (keep, kind, param, ot_value) = self.shared.decide(name, randomness, ot);
         if !keep {
             return SamplingResult {
                 decision: SamplingDecision::Drop,
@@ -155,7 +157,7 @@ impl ShouldSample for RemoteSampler {
         } else {
             Vec::new()
         };
-        let trace_state = match threshold::with_th(ot, th.as_deref()) {
+        let trace_state = match ot_value {
             Some(value) => trace_state.insert("ot", value),
             None if ot.is_some() => trace_state.delete("ot"),
             None => Ok(trace_state.clone()),
@@ -171,7 +173,9 @@ impl ShouldSample for RemoteSampler {
 
 /// A view of a remote sampler at work: the strategy in force and what its fetches did.
 ///
-/// Reach it through [`Telemetry::remote_sampling`](crate::Telemetry::remote_sampling).
+/// Reach it through [`TelemetryGuard::remote_sampling`](crate::TelemetryGuard::remote_sampling)
+/// (or [`Telemetry::remote_sampling`](crate::Telemetry::remote_sampling)). The settings it was
+/// started with are in [`Effective::sampler`](crate::Effective::sampler).
 #[derive(Debug, Clone)]
 pub struct RemoteSampling {
     shared: Arc<Shared>,

@@ -117,16 +117,23 @@ pub(crate) fn sub_key<'a>(ot: &'a str, key: &str) -> Option<&'a str> {
 /// The `ot` entry with `th` set to `th` (or removed when `th` is `None`), the other sub-keys
 /// kept in their order; `None` when nothing is left.
 pub(crate) fn with_th(ot: Option<&str>, th: Option<&str>) -> Option<String> {
-    let mut members: Vec<String> = ot
+    // One allocation: this runs for every sampled root.
+    let mut value = String::with_capacity(ot.map_or(0, str::len) + th.map_or(0, |t| t.len() + 3));
+    if let Some(th) = th {
+        value.push_str("th:");
+        value.push_str(th);
+    }
+    let others = ot
         .into_iter()
         .flat_map(|ot| ot.split(';'))
-        .filter(|m| !m.is_empty() && !m.starts_with("th:"))
-        .map(str::to_owned)
-        .collect();
-    if let Some(th) = th {
-        members.insert(0, format!("th:{th}"));
+        .filter(|m| !m.is_empty() && !m.starts_with("th:"));
+    for member in others {
+        if !value.is_empty() {
+            value.push(';');
+        }
+        value.push_str(member);
     }
-    (!members.is_empty()).then(|| members.join(";"))
+    (!value.is_empty()).then_some(value)
 }
 
 #[cfg(test)]
