@@ -6,6 +6,11 @@
 //! | `exemplar` | one process-wide `Mutex<HashMap>`, looked up per sampled request | the series' slots, found once, written with atomics |
 //! | `log_line` | one `Mutex<Vec<u8>>` per process, taken by every line | one shard per thread |
 //!
+//! The `log_line` case also runs tracing-appender's `non_blocking` writer (lossy, its
+//! bounded channel and worker thread), the well-kept alternative to the crate's writer, with
+//! room for every line; its worker writes to a sink that counts lines, and a run waits until
+//! every line reached it.
+//!
 //! Each operation is what the request path does: an exemplar of a sampled span (the value
 //! cycling over four buckets), or a 200-byte line appended to the queue, whose writer thread
 //! writes to `io::sink` every 2 ms. The queues hold 256 MiB (the crate's in each of its 16
@@ -56,6 +61,23 @@ enum Kind {
 enum Version {
     Before,
     After,
+    Appender,
+}
+
+/// A sink that counts the lines it is given, so that a run can wait for the appender's worker.
+#[derive(Clone, Default)]
+struct CountingSink(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let lines = buf.iter().filter(|b| **b == b'\n').count() as u64;
+        self.0
+            .fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 struct Subjects {
@@ -64,6 +86,10 @@ struct Subjects {
     before_dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
     after_lines: octollm_telemetry::logs::bench::LineQueue,
     after_dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    appender: tracing_appender::non_blocking::NonBlocking,
+    _appender_guard: tracing_appender::non_blocking::WorkerGuard,
+    appender_written: CountingSink,
+    appender_sent: std::sync::atomic::AtomicU64,
     line: Vec<u8>,
 }
 
@@ -79,6 +105,12 @@ impl Subjects {
         let (after_lines, after_dropped) =
             octollm_telemetry::logs::bench::line_queue(Box::new(std::io::sink()), 16 * CAPACITY)
                 .expect("writer thread");
+        let appender_written = CountingSink::default();
+        let (appender, appender_guard) =
+            tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(true)
+                .buffered_lines_limit(CAPACITY / 200)
+                .finish(appender_written.clone());
         let mut line = vec![b'x'; 199];
         line.push(b'\n');
         Self {
@@ -87,6 +119,10 @@ impl Subjects {
             before_dropped,
             after_lines,
             after_dropped,
+            appender,
+            _appender_guard: appender_guard,
+            appender_written,
+            appender_sent: std::sync::atomic::AtomicU64::new(0),
             line,
         }
     }
@@ -113,6 +149,11 @@ impl Subjects {
                 (Kind::LogLine, Version::After) => {
                     self.after_lines.write_line(black_box(&self.line));
                 }
+                (Kind::LogLine, Version::Appender) => {
+                    let _ = tracing_subscriber::fmt::MakeWriter::make_writer(&self.appender)
+                        .write(black_box(&self.line));
+                }
+                (Kind::Exemplar, Version::Appender) => unreachable!("no exemplar case"),
             }
         }
     }
@@ -137,10 +178,30 @@ impl Subjects {
             let flushed = match version {
                 Version::Before => self.before_lines.flush(Duration::from_secs(30)),
                 Version::After => self.after_lines.flush(Duration::from_secs(30)),
+                Version::Appender => self.appender_flush(threads as u64 * per_thread),
             };
             assert!(flushed, "the sink never blocks");
         }
         elapsed
+    }
+}
+
+impl Subjects {
+    /// Waits (at most 30 s) until the appender's worker wrote the `sent` lines just sent.
+    fn appender_flush(&self, sent: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.appender_sent.fetch_add(sent, Relaxed) + sent;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.appender_written.0.load(Relaxed)
+            + u64::try_from(self.appender.error_counter().dropped_lines()).unwrap_or(u64::MAX)
+            < total
+        {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        true
     }
 }
 
@@ -152,7 +213,16 @@ fn criterion_mode(subjects: &Subjects) {
     for (kind, name) in [(Kind::Exemplar, "exemplar"), (Kind::LogLine, "log_line")] {
         let mut group = c.benchmark_group(name);
         for threads in THREADS {
-            for (version, label) in [(Version::Before, "before"), (Version::After, "after")] {
+            let versions: &[(Version, &str)] = if kind == Kind::LogLine {
+                &[
+                    (Version::Before, "before"),
+                    (Version::After, "after"),
+                    (Version::Appender, "appender"),
+                ]
+            } else {
+                &[(Version::Before, "before"), (Version::After, "after")]
+            };
+            for &(version, label) in versions {
                 group.bench_with_input(BenchmarkId::new(label, threads), &threads, |b, &t| {
                     // Per operation: the wall time of `iters` operations on each thread over
                     // the threads.
@@ -185,8 +255,10 @@ fn interleaved(subjects: &Subjects, rounds: usize, ops: u64) {
     let mut cases = Vec::new();
     for kind in [Kind::Exemplar, Kind::LogLine] {
         for threads in THREADS {
-            for version in [Version::Before, Version::After] {
-                cases.push((kind, threads, version));
+            for version in [Version::Before, Version::After, Version::Appender] {
+                if kind == Kind::LogLine || version != Version::Appender {
+                    cases.push((kind, threads, version));
+                }
             }
         }
     }
@@ -207,27 +279,43 @@ fn interleaved(subjects: &Subjects, rounds: usize, ops: u64) {
     }
     println!("{rounds} rounds, {ops} operations per case and round, order shuffled per round");
     println!();
-    println!("| case | threads | before ns/op (median) | after ns/op (median) | after/before: median [min, max] |");
-    println!("|---|---:|---:|---:|---:|");
-    for pair in (0..cases.len()).step_by(2) {
-        let (kind, threads, _) = cases[pair];
-        let mut ratios: Vec<f64> = ns[pair + 1]
+    println!("| case | threads | before ns/op (median) | after ns/op (median) | after/before: median [min, max] | tracing-appender ns/op (median) | after/appender: median [min, max] |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let ratios = |a: &[f64], b: &[f64]| {
+        let mut r: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+        let (lo, hi) = r
             .iter()
-            .zip(&ns[pair])
-            .map(|(after, before)| after / before)
-            .collect();
-        let (lo, hi) = ratios
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        format!("{:.3} [{lo:.3}, {hi:.3}]", median(&mut r))
+    };
+    let of = |kind, threads, version| {
+        cases
             .iter()
-            .fold((f64::MAX, 0.0_f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
-        let kind = match kind {
-            Kind::Exemplar => "exemplar",
-            Kind::LogLine => "log_line",
+            .position(|c| *c == (kind, threads, version))
+            .map(|i| &ns[i])
+    };
+    for &(kind, threads, version) in &cases {
+        if version != Version::Before {
+            continue;
+        }
+        let before = of(kind, threads, Version::Before).expect("before");
+        let after = of(kind, threads, Version::After).expect("after");
+        let (kind, appender_cells) = match of(kind, threads, Version::Appender) {
+            None => ("exemplar", "— | —".to_owned()),
+            Some(appender) => (
+                "log_line",
+                format!(
+                    "{:.1} | {}",
+                    median(&mut appender.clone()),
+                    ratios(after, appender)
+                ),
+            ),
         };
         println!(
-            "| {kind} | {threads} | {:.1} | {:.1} | {:.3} [{lo:.3}, {hi:.3}] |",
-            median(&mut ns[pair].clone()),
-            median(&mut ns[pair + 1].clone()),
-            median(&mut ratios),
+            "| {kind} | {threads} | {:.1} | {:.1} | {} | {appender_cells} |",
+            median(&mut before.clone()),
+            median(&mut after.clone()),
+            ratios(after, before),
         );
     }
 }
@@ -250,8 +338,9 @@ fn main() {
     }
     let dropped = |d: &std::sync::atomic::AtomicU64| d.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "log lines dropped: before {}, after {}",
+        "log lines dropped: before {}, after {}, tracing-appender {}",
         dropped(&subjects.before_dropped),
-        dropped(&subjects.after_dropped)
+        dropped(&subjects.after_dropped),
+        subjects.appender.error_counter().dropped_lines()
     );
 }

@@ -33,11 +33,14 @@
 //! | `db.client.connection.wait_time` (s) | [`DB_CLIENT_CONNECTION_WAIT_TIME_BUCKET`], `_sum`, `_count` | histogram |
 //! | `db.client.connection.timeouts` | [`DB_CLIENT_CONNECTION_TIMEOUTS_TOTAL`] | counter |
 //! | `octollm.cache.lookups` ([`CacheMetrics`]) | [`CACHE_LOOKUPS_TOTAL`] | counter |
+//! | `octollm.telemetry.sampling.probability`, `.sampling.rate_limit` (a remote sampler) | [`SAMPLING_PROBABILITY`], [`SAMPLING_RATE_LIMIT`] | gauge |
+//! | `octollm.telemetry.sampling.fetches` (a remote sampler) | [`SAMPLING_FETCHES_TOTAL`] | counter |
 //!
 //! The process and runtime series are on by default (`OCTOLLM_RUNTIME_METRICS=false` or
 //! [`TelemetryConfig::runtime_metrics`](crate::TelemetryConfig::runtime_metrics) turns them
 //! off); the pool and cache series appear once the service creates a [`ConnectionPoolMetrics`]
-//! or a [`CacheMetrics`].
+//! or a [`CacheMetrics`], the sampling series with a remote sampler (`jaeger_remote`,
+//! `parentbased_jaeger_remote`).
 //!
 //! [`SPANS_DROPPED_TOTAL`] has the label [`LABEL_REASON`] (`queue_full`, `export_failed`); its
 //! sum is [`TelemetryGuard::dropped_spans`](crate::TelemetryGuard::dropped_spans).
@@ -133,7 +136,7 @@ pub const REASON_REJECTED: &str = "rejected";
 /// (`OTEL_LOGS_EXPORTER=otlp`), label [`LABEL_REASON`].
 pub const LOGS_DROPPED_TOTAL: &str = "octollm_telemetry_logs_dropped_total";
 /// `octollm_telemetry_log_lines_dropped_total`: log lines not written to stdout because its
-/// queue was full (stdout blocked).
+/// buffer was full (stdout blocked) or the write failed.
 pub const LOG_LINES_DROPPED_TOTAL: &str = "octollm_telemetry_log_lines_dropped_total";
 /// `octollm_telemetry_logs_exported_total`: log records the collector accepted.
 pub const LOGS_EXPORTED_TOTAL: &str = "octollm_telemetry_logs_exported_total";
@@ -175,6 +178,15 @@ pub const DB_CLIENT_CONNECTION_TIMEOUTS_TOTAL: &str = "db_client_connection_time
 /// `octollm_cache_lookups_total`: cache lookups, labels `cache_name`, `cache_result` (`hit`,
 /// `miss`).
 pub const CACHE_LOOKUPS_TOTAL: &str = "octollm_cache_lookups_total";
+/// `octollm_telemetry_sampling_probability`: the probability a remote sampler keeps a new
+/// root with, label `operation` (the root span's name, at most 100, and `_default`).
+pub const SAMPLING_PROBABILITY: &str = "octollm_telemetry_sampling_probability";
+/// `octollm_telemetry_sampling_rate_limit`: the traces per second a remote rate-limiting
+/// strategy keeps.
+pub const SAMPLING_RATE_LIMIT: &str = "octollm_telemetry_sampling_rate_limit";
+/// `octollm_telemetry_sampling_fetches_total`: a remote sampler's strategy fetches, label
+/// `result` (`ok`, `failed`).
+pub const SAMPLING_FETCHES_TOTAL: &str = "octollm_telemetry_sampling_fetches_total";
 
 /// Every series name the crate can expose, for contract checks.
 pub const EXPOSED_SERIES: &[&str] = &[
@@ -209,6 +221,9 @@ pub const EXPOSED_SERIES: &[&str] = &[
     DB_CLIENT_CONNECTION_WAIT_TIME_COUNT,
     DB_CLIENT_CONNECTION_TIMEOUTS_TOTAL,
     CACHE_LOOKUPS_TOTAL,
+    SAMPLING_PROBABILITY,
+    SAMPLING_RATE_LIMIT,
+    SAMPLING_FETCHES_TOTAL,
 ];
 
 /// The current metrics in the Prometheus text exposition format, or `None` when metrics are

@@ -263,6 +263,13 @@ fn a_file_strategy_over_http_limits_traces_per_second() {
         sampling(&telemetry).fetches() >= 5,
         "refetched every 200 ms"
     );
+    let exposition = telemetry.encode_prometheus().expect("prometheus metrics");
+    assert!(
+        exposition.lines().any(
+            |l| l.starts_with(octollm_telemetry::metrics::SAMPLING_RATE_LIMIT) && l.ends_with(" 5")
+        ),
+        "{exposition}"
+    );
     telemetry.into_guard().shutdown().expect("clean shutdown");
     let (spans, _) = stored_at_least(&jaeger, "limited", "GET /items/{id}", 5, 5);
     assert!(

@@ -123,8 +123,12 @@ async fn prometheus_scrapes_the_example_service() {
     );
     for name in &contract {
         // Client-side series appear only once the service makes outgoing calls, pool series
-        // once it reports a connection pool (tests/metrics_producers.rs exposes those).
-        if name.starts_with("http_client_") || name.starts_with("db_client_") {
+        // once it reports a connection pool (tests/metrics_producers.rs exposes those), the
+        // sampling series with a remote sampler (tests/jaeger_sampling.rs).
+        if name.starts_with("http_client_")
+            || name.starts_with("db_client_")
+            || name.starts_with("octollm_telemetry_sampling_")
+        {
             assert!(
                 octollm_telemetry::metrics::EXPOSED_SERIES.contains(&name.as_str()),
                 "{name}"

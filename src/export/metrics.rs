@@ -174,7 +174,7 @@ fn register_pipeline_counters(provider: &SdkMeterProvider, counters: &Arc<Counte
     );
     observe(
         "octollm.telemetry.log_lines.dropped",
-        "Log lines not written to stdout because its queue was full",
+        "Log lines not written to stdout: its buffer was full or the write failed",
         |s| s.dropped_log_lines,
     );
     observe(

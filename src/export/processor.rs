@@ -74,7 +74,8 @@ pub struct ExportStats {
     pub rejected_logs: u64,
     /// Metric data points the collector answered it rejected (OTLP partial success).
     pub rejected_metric_points: u64,
-    /// Log lines not written to stdout because its queue was full (stdout blocked).
+    /// Log lines not written to stdout because its buffer was full (stdout blocked) or the
+    /// write failed.
     pub dropped_log_lines: u64,
 }
 
