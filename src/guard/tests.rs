@@ -1,4 +1,5 @@
-//! `force_flush` keeps one deadline in total, however many pipelines hang.
+//! `force_flush` keeps one deadline in total, however many pipelines hang; `shutdown` keeps a
+//! share of its deadline for the log lines the pipelines write last.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -111,4 +112,67 @@ fn force_flush_keeps_one_deadline_across_hanging_pipelines() {
     );
     assert!(took < DEADLINE * 2, "more than one deadline: {took:?}");
     gate.open();
+}
+
+/// A sink that takes its time over every write and keeps what it was given.
+#[derive(Clone, Default)]
+struct SlowSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SlowSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::thread::sleep(Duration::from_millis(30));
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A span pipeline that uses up the whole time its shutdown is given, then writes a log line
+/// (as a pipeline's last warning would be written).
+#[derive(Debug)]
+struct LateWarning(crate::logs::LineQueue);
+
+impl SpanProcessor for LateWarning {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        std::thread::sleep(timeout);
+        let _ = std::io::Write::write(&mut &self.0, b"the last warning\n");
+        Ok(())
+    }
+}
+
+#[test]
+fn a_line_written_as_the_pipelines_run_out_of_time_still_reaches_stdout() {
+    const DEADLINE: Duration = Duration::from_secs(1);
+    let sink = SlowSink::default();
+    let lines = crate::logs::LineQueue::start(Box::new(sink.clone()), 1 << 20, Arc::default())
+        .expect("writer thread");
+    let guard = TelemetryGuard {
+        tracer_provider: Some(
+            opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_span_processor(LateWarning(lines.clone()))
+                .build(),
+        ),
+        meter_provider: None,
+        logger_provider: None,
+        log_lines: Some(lines),
+        runtime: None,
+        counters: Arc::default(),
+        shutdown_timeout: DEADLINE,
+        #[cfg(feature = "jaeger-remote")]
+        remote_sampling: None,
+    };
+    let started = Instant::now();
+    let result = guard.shutdown();
+    assert!(started.elapsed() < DEADLINE * 2, "{:?}", started.elapsed());
+    // The pipeline had its share of the deadline; the share kept for the lines wrote the line
+    // it wrote at the end, before shutdown returned (a process exits right after).
+    let written = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(written, "the last warning\n", "{result:?}");
 }
