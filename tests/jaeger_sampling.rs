@@ -200,21 +200,7 @@ fn a_file_strategy_over_grpc_keeps_its_share_and_excludes_the_health_check() {
         jaeger.log()
     );
     for span in &spans {
-        assert_eq!(
-            tag(span, "sampler.type"),
-            Some(&Value::from("probabilistic")),
-            "{span}"
-        );
-        assert_eq!(
-            tag(span, "sampler.param").and_then(Value::as_f64),
-            Some(0.25),
-            "{span}"
-        );
-        assert_eq!(
-            tag(span, "w3c.tracestate"),
-            Some(&Value::from("ot=th:c")),
-            "{span}"
-        );
+        assert_sampler_tags(span, "probabilistic", 0.25, Some("ot=th:c"));
     }
     let process = processes
         .as_object()
@@ -278,22 +264,29 @@ fn a_file_strategy_over_http_limits_traces_per_second() {
         jaeger.log()
     );
     for span in &spans {
-        assert_eq!(
-            tag(span, "sampler.type"),
-            Some(&Value::from("ratelimiting")),
-            "{span}"
-        );
-        assert_eq!(
-            tag(span, "sampler.param").and_then(Value::as_f64),
-            Some(5.0),
-            "{span}"
-        );
-        assert_eq!(
-            tag(span, "w3c.tracestate"),
-            None,
-            "not a probability: no threshold"
-        );
+        // Not a probability: no threshold.
+        assert_sampler_tags(span, "ratelimiting", 5.0, None);
     }
+}
+
+/// A root stored in Jaeger carries the sampler's tags and the tracestate (with the threshold
+/// of a probability).
+fn assert_sampler_tags(span: &Value, kind: &str, param: f64, tracestate: Option<&str>) {
+    assert_eq!(
+        tag(span, "sampler.type"),
+        Some(&Value::from(kind)),
+        "{span}"
+    );
+    assert_eq!(
+        tag(span, "sampler.param").and_then(Value::as_f64),
+        Some(param),
+        "{span}"
+    );
+    assert_eq!(
+        tag(span, "w3c.tracestate"),
+        tracestate.map(Value::from).as_ref(),
+        "{span}"
+    );
 }
 
 /// The probability Jaeger serves `service` for `operation`, if it lists it.

@@ -17,7 +17,7 @@
 //! - [`RemoteSampling`] shows what is in force and what the fetches did; the metrics
 //!   `octollm.telemetry.sampling.*` report the same.
 
-#[cfg_attr(
+#![cfg_attr(
     not(any(feature = "grpc", feature = "http-proto")),
     allow(
         dead_code,
@@ -25,15 +25,8 @@
         reason = "without a transport the configuration refuses the remote sampler"
     )
 )]
+
 mod fetch;
-#[cfg_attr(
-    not(any(feature = "grpc", feature = "http-proto")),
-    allow(
-        dead_code,
-        clippy::unused_async,
-        reason = "without a transport the configuration refuses the remote sampler"
-    )
-)]
 pub(crate) mod strategy;
 pub(crate) mod threshold;
 
