@@ -36,7 +36,14 @@ const COMPONENTS: &[&str] = &[
     "kube-state-metrics",
     "node-exporter",
 ];
-const OVERLAYS: &[&str] = &["overlays/dev", "overlays/staging", "overlays/prod"];
+const OVERLAYS: &[&str] = &[
+    "overlays/dev",
+    "overlays/staging",
+    "overlays/prod",
+    "overlays/scale",
+];
+/// Overlays built on another overlay rather than on the component folders, and their base.
+const LAYERED_OVERLAYS: &[(&str, &str)] = &[("overlays/scale", "../prod")];
 /// The services' telemetry settings per overlay: a ConfigMap for the services' own kustomizations.
 const SERVICE_ENVS: &[&str] = &[
     "overlays/dev/service-env",
@@ -58,7 +65,7 @@ const HOST_PATH_USERS: &[&str] = &["node-exporter", "alloy"];
 
 // === rendering and lookups ===
 
-fn monitoring() -> PathBuf {
+pub(super) fn monitoring() -> PathBuf {
     support::repo_root().join("monitoring")
 }
 
@@ -71,7 +78,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// `kubectl kustomize monitoring/<dir>`, or `None` (skip) without kubectl.
-fn kustomize(dir: &str) -> Option<String> {
+pub(super) fn kustomize(dir: &str) -> Option<String> {
     let kubectl = support::require_tool("kubectl")?;
     let out = run(Command::new(kubectl)
         .arg("kustomize")
@@ -84,7 +91,7 @@ fn kustomize(dir: &str) -> Option<String> {
     Some(text(&out.stdout))
 }
 
-fn docs(yaml: &str) -> Vec<Value> {
+pub(super) fn docs(yaml: &str) -> Vec<Value> {
     serde_norway::Deserializer::from_str(yaml)
         .map(|doc| Value::deserialize(doc).expect("a YAML document"))
         .filter(|v| !v.is_null())
@@ -110,24 +117,24 @@ fn renders() -> Option<Vec<Render>> {
     Some(out)
 }
 
-fn read_yaml(path: &Path) -> Value {
+pub(super) fn read_yaml(path: &Path) -> Value {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
-fn s(v: &Value) -> &str {
+pub(super) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
-fn seq(v: &Value) -> impl Iterator<Item = &Value> {
+pub(super) fn seq(v: &Value) -> impl Iterator<Item = &Value> {
     v.as_sequence().into_iter().flatten()
 }
 
-fn kind(o: &Value) -> &str {
+pub(super) fn kind(o: &Value) -> &str {
     s(&o["kind"])
 }
 
-fn name(o: &Value) -> &str {
+pub(super) fn name(o: &Value) -> &str {
     s(&o["metadata"]["name"])
 }
 
@@ -154,7 +161,7 @@ fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
     seq(&pod["containers"]).chain(seq(&pod["initContainers"]))
 }
 
-fn generated_configmap<'a>(objects: &'a [Value], prefix: &str) -> &'a Value {
+pub(super) fn generated_configmap<'a>(objects: &'a [Value], prefix: &str) -> &'a Value {
     let re = Regex::new(&format!("^{}-[a-z0-9]{{10}}$", regex::escape(prefix))).unwrap();
     let found: Vec<&Value> = objects
         .iter()
@@ -226,19 +233,25 @@ fn without_kubernetes_sd(config: &str) -> String {
     serde_norway::to_string(&value).expect("serialize")
 }
 
+/// The stack's prometheus.yml and the scale overlay's own copy.
 #[test]
 fn promtool_accepts_the_rendered_prometheus_configuration() {
     let Some(promtool) = support::require_tool("promtool") else {
         return;
     };
-    let Some(yaml) = kustomize(".") else { return };
-    let objects = docs(&yaml);
+    for dir in [".", "overlays/scale"] {
+        let Some(yaml) = kustomize(dir) else { return };
+        promtool_check_config(&promtool, dir, &docs(&yaml));
+    }
+}
+
+fn promtool_check_config(promtool: &Path, dir: &str, objects: &[Value]) {
     let tmp = tempfile::tempdir().expect("tempdir");
 
     // The rule files and the service-account files, where the pod would have them.
     let rules_dir = tmp.path().join("rules");
     fs::create_dir(&rules_dir).expect("mkdir");
-    let rules = generated_configmap(&objects, "prometheus-rules");
+    let rules = generated_configmap(objects, "prometheus-rules");
     let rule_files: Vec<&str> = rules["data"]
         .as_mapping()
         .expect("rules data")
@@ -254,7 +267,7 @@ fn promtool_accepts_the_rendered_prometheus_configuration() {
     fs::write(sa.join("token"), "token").expect("write token");
     fs::write(sa.join("ca.crt"), "").expect("write ca");
 
-    let config = s(&generated_configmap(&objects, "prometheus-config")["data"]["prometheus.yml"])
+    let config = s(&generated_configmap(objects, "prometheus-config")["data"]["prometheus.yml"])
         .replace(
             "/etc/prometheus/rules/",
             &format!("{}/", rules_dir.display()),
@@ -265,7 +278,7 @@ fn promtool_accepts_the_rendered_prometheus_configuration() {
         );
     let file = tmp.path().join("prometheus.yml");
     fs::write(&file, &config).expect("write config");
-    let mut out = run(Command::new(&promtool).args(["check", "config"]).arg(&file));
+    let mut out = run(Command::new(promtool).args(["check", "config"]).arg(&file));
     let report = text(&out.stdout) + &text(&out.stderr);
     if !out.status.success() && report.contains("field kubernetes_sd_configs not found") {
         // Debian's promtool is built without Kubernetes service discovery: check everything
@@ -273,17 +286,17 @@ fn promtool_accepts_the_rendered_prometheus_configuration() {
         // blocks are static targets. An upstream promtool checks the file as it is.
         eprintln!("note: this promtool lacks kubernetes_sd_configs; checking with static targets");
         fs::write(&file, without_kubernetes_sd(&config)).expect("write config");
-        out = run(Command::new(&promtool).args(["check", "config"]).arg(&file));
+        out = run(Command::new(promtool).args(["check", "config"]).arg(&file));
     }
     assert!(
         out.status.success(),
-        "promtool check config fails:\n{}{}",
+        "promtool check config fails for {dir}:\n{}{}",
         text(&out.stdout),
         text(&out.stderr)
     );
     assert!(
         text(&out.stdout).contains("SUCCESS: 3 rule files found"),
-        "promtool did not check the three rule files:\n{}",
+        "promtool did not check the three rule files of {dir}:\n{}",
         text(&out.stdout)
     );
 }
@@ -869,6 +882,22 @@ fn the_kustomizations_list_every_component_and_no_extra() {
     }
     for overlay in OVERLAYS {
         let k = read_yaml(&monitoring().join(overlay).join("kustomization.yaml"));
+        if let Some((_, base)) = LAYERED_OVERLAYS.iter().find(|(o, _)| o == overlay) {
+            // Its base overlay first, then files of its own folder only.
+            let listed: Vec<&str> = seq(&k["resources"]).map(s).collect();
+            assert_eq!(listed.first(), Some(base), "{overlay} starts from {base}");
+            assert!(
+                OVERLAYS.contains(&format!("overlays/{}", base.trim_start_matches("../")).as_str()),
+                "{overlay}: {base} is not an overlay"
+            );
+            for file in &listed[1..] {
+                assert!(
+                    !file.contains('/') && monitoring().join(overlay).join(file).is_file(),
+                    "{overlay}: {file} is not a file of the overlay's folder"
+                );
+            }
+            continue;
+        }
         let listed: Vec<String> = seq(&k["resources"])
             .map(|r| s(r).trim_start_matches("../../").to_string())
             .collect();

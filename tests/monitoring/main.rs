@@ -11,3 +11,4 @@ mod dashboards;
 mod docs;
 mod jaeger;
 mod k8s;
+mod scale;
