@@ -463,7 +463,7 @@ impl TelemetryConfig {
     /// Where log lines are written (any `tracing_subscriber` [`MakeWriter`], written to as the
     /// event happens); defaults to stdout, which is what Kubernetes log collection reads,
     /// through a bounded buffer and a writer thread: a line costs a copy, not a `write` system
-    /// call; the lines of 2 ms go out in one write; when stdout blocks and the buffer (4 MiB)
+    /// call; the lines of 2 ms go out in one write; when stdout blocks and the buffer (16 MiB)
     /// is full new lines are dropped and counted
     /// (`octollm_telemetry_log_lines_dropped_total`); the guard's shutdown writes what is
     /// queued. No environment variable.

@@ -23,8 +23,11 @@ use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// The most bytes the buffers hold in all; lines that do not fit are dropped and counted.
-pub(crate) const BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// The most bytes the buffers hold in all (1 MiB per shard); lines that do not fit are dropped
+/// and counted. A shard holds what its threads write while the writer thread waits for a core:
+/// with 256 KiB per shard, lines were dropped under load on a busy two-core machine (2,952 in
+/// one 10 s round of `WRITER_AB=1 scripts/load.sh` while a build ran beside it).
+pub(crate) const BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// Buffers: more than the threads of a usual service, so that few share one.
 const SHARDS: usize = 16;
 /// How long the woken writer lets lines gather before it writes them.
