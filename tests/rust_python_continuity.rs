@@ -611,3 +611,47 @@ fn raw_line(text: &str, message: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// What `monitoring/README.md` warns about: the staging and prod `service-env` sampler,
+/// `parentbased_jaeger_remote`, is unknown to the OpenTelemetry Python SDK, which then keeps
+/// every trace; the ratio sampler the README tells Python services to set is honoured.
+#[test]
+fn the_python_sdk_keeps_every_trace_under_the_remote_sampler_setting() {
+    if !python_ready() {
+        return;
+    }
+    let sampler = |vars: &[(&str, &str)]| {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "from opentelemetry.sdk.trace import TracerProvider; \
+                 print(TracerProvider().sampler.get_description())",
+            ])
+            .envs(vars.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let remote = sampler(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_jaeger_remote"),
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            "endpoint=http://jaeger-collector.octollm-monitoring.svc:5779,pollingIntervalMs=60000,initialSamplingRate=0.1",
+        ),
+    ]);
+    assert!(
+        remote.starts_with("ParentBased{root:AlwaysOnSampler"),
+        "{remote}"
+    );
+    let ratio = sampler(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+    ]);
+    assert!(ratio.contains("TraceIdRatioBased{0.1}"), "{ratio}");
+}
