@@ -327,17 +327,6 @@ fn inhibit_rules_reference_labels_and_values_the_rules_produce() {
 
 // === a real Alertmanager ===
 
-/// The Alertmanager daemon: Debian names it `prometheus-alertmanager`, upstream `alertmanager`.
-fn alertmanager_daemon() -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("prometheus-alertmanager"))
-                .find(|p| p.is_file())
-        })
-        .or_else(|| support::require_tool("alertmanager"))
-}
-
 /// Kills the daemon when the test ends, also when it panics.
 struct Daemon {
     child: Child,
@@ -412,7 +401,7 @@ fn inhibition_mutes_only_the_matching_alerts_in_a_real_alertmanager() {
     let Some(amtool) = support::require_tool("amtool") else {
         return;
     };
-    let Some(daemon_bin) = alertmanager_daemon() else {
+    let Some(daemon_bin) = support::daemon::alertmanager() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");

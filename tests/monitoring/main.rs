@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alert_ha;
 mod alert_rules;
 mod alertmanager;
 mod dashboards;

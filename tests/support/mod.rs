@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: external tools and loopback ports.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod exposition;
 pub mod fault;
 pub mod http;
