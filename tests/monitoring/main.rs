@@ -11,5 +11,6 @@ mod alertmanager;
 mod dashboards;
 mod docs;
 mod jaeger;
+mod jaeger_scale;
 mod k8s;
 mod scale;
