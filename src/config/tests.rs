@@ -234,7 +234,7 @@ fn every_bad_variable_is_named_in_the_error() {
     let rows: &[(&str, &str, &str)] = &[
         ("ENVIRONMENT", "qa", "dev, staging, prod"),
         ("OTEL_SAMPLING_RATE", "abc", "0.0 to 1.0"),
-        ("OTEL_TRACES_SAMPLER", "jaeger_remote", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER", "xray", "parentbased_traceidratio"),
         ("OTEL_SDK_DISABLED", "yes", "true or false"),
         ("OTEL_TRACES_EXPORTER", "zipkin", "otlp, console, none"),
         ("OTEL_PROPAGATORS", "b3", "tracecontext, baggage, none"),
