@@ -55,15 +55,31 @@ const KUBERNETES_VERSION: &str = "1.33";
 /// Workloads that keep state on a volume: each must be a StatefulSet with a claim template.
 const STATEFUL: &[&str] = &["prometheus", "alertmanager", "grafana", "loki", "jaeger"];
 /// Per overlay, the stateful workloads that keep their state elsewhere instead, and why.
-const STATE_ELSEWHERE: &[(&str, &str, &str)] = &[(
-    "overlays/scale",
-    "jaeger",
-    "the scale traces tier keeps its spans in an operator-provided OpenSearch",
-)];
+const STATE_ELSEWHERE: &[(&str, &str, &str)] = &[
+    (
+        "overlays/scale",
+        "jaeger",
+        "the scale traces tier keeps its spans in an operator-provided OpenSearch",
+    ),
+    (
+        "overlays/scale",
+        "grafana",
+        "the scale Grafana replicas keep their state in an operator-provided database",
+    ),
+    (
+        "overlays/scale",
+        "loki",
+        "the scale Loki keeps its WAL and compactor files on the loki-write and loki-backend \
+         StatefulSets (scale_logs_grafana.rs)",
+    ),
+];
 /// Secrets the operator creates, referenced by volumes of every render.
 const OPERATOR_SECRETS: &[&str] = &["alertmanager-receivers", "grafana-admin"];
 /// Further operator-created Secrets an overlay references as volumes.
-const OVERLAY_SECRETS: &[(&str, &str)] = &[("overlays/scale", "opensearch-credentials")];
+const OVERLAY_SECRETS: &[(&str, &str)] = &[
+    ("overlays/scale", "opensearch-credentials"),
+    ("overlays/scale", "grafana-database"),
+];
 /// Containers allowed to run as root, and why (their manifests say the same).
 const ROOT_CONTAINERS: &[(&str, &str)] = &[(
     "alloy",
