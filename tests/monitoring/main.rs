@@ -14,3 +14,4 @@ mod jaeger;
 mod jaeger_scale;
 mod k8s;
 mod scale;
+mod scale_logs_grafana;
