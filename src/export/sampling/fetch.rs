@@ -6,23 +6,21 @@
 //! a failure and leaves the strategy in force; the first failure after a success, and the
 //! first success after failures, are logged (never more than one line per change).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
 use super::strategy::Fetched;
-use super::Shared;
 use crate::config::JaegerRemote;
 
 /// The longest a fetch may take (shorter when the polling interval is).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts the polling task.
+/// Starts the polling task; `report` is told each fetch's strategy, or `None` for a failed
+/// fetch.
 pub(super) fn spawn(
     runtime: &tokio::runtime::Handle,
     remote: &JaegerRemote,
     service: &str,
-    shared: Arc<Shared>,
+    report: impl Fn(Option<&Fetched>) + Send + 'static,
 ) {
     let interval = remote.polling_interval;
     let timeout = FETCH_TIMEOUT.min(interval);
@@ -41,7 +39,7 @@ pub(super) fn spawn(
             };
             match result {
                 Ok(fetched) => {
-                    shared.apply(&fetched);
+                    report(Some(&fetched));
                     if failing {
                         tracing::info!(
                             target: "octollm_telemetry",
@@ -52,7 +50,7 @@ pub(super) fn spawn(
                     failing = false;
                 }
                 Err(reason) => {
-                    shared.failed();
+                    report(None);
                     if !failing {
                         tracing::warn!(
                             target: "octollm_telemetry",

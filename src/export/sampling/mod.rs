@@ -251,7 +251,11 @@ pub(crate) fn start(
         fetches: AtomicU64::new(0),
         failures: AtomicU64::new(0),
     });
-    fetch::spawn(runtime, remote, service, Arc::clone(&shared));
+    let fetched = Arc::clone(&shared);
+    fetch::spawn(runtime, remote, service, move |result| match result {
+        Some(strategy) => fetched.apply(strategy),
+        None => fetched.failed(),
+    });
     (
         RemoteSampler {
             shared: Arc::clone(&shared),
