@@ -191,7 +191,7 @@ impl Client {
 /// Jaeger's `api_v2/sampling.proto`, the messages the gRPC call carries.
 #[cfg(feature = "grpc")]
 mod proto {
-    use super::Fetched;
+    use crate::export::sampling::strategy::Fetched;
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub(super) struct SamplingStrategyParameters {
@@ -281,7 +281,7 @@ mod proto {
 pub(super) mod json {
     use serde_json::Value;
 
-    use super::Fetched;
+    use crate::export::sampling::strategy::Fetched;
 
     fn number(v: Option<&Value>, what: &str) -> Result<f64, String> {
         match v {
