@@ -8,9 +8,11 @@
 #   OpenTelemetry Python SDK): installed into a virtual environment under the target
 #   directory (`$CARGO_TARGET_DIR` or `target/`), never into the system's Python.
 # - Grafana's dashboard schema (npm `@grafana/schema`) and TypeScript: under the same directory.
-# - Jaeger v2 (the real binary the sampling tests run): built with Go from the module proxy at
-#   the version `scripts/go-tools/go.mod` pins, its module and build caches under the same
-#   directory; rebuilt only when go.mod or go.sum change.
+# - Go tools, built with Go from the module proxy at the versions their go.mod files pin, the
+#   module and build caches under the same directory, each module rebuilt only when its go.mod
+#   or go.sum change: Jaeger v2 (`scripts/go-tools`, the real binary the sampling tests run),
+#   Prometheus 3's promtool (`scripts/go-tools/prometheus`, first on PATH, ahead of Debian's
+#   2.x) and VictoriaMetrics (`scripts/go-tools/victoriametrics`).
 #
 # With the tools in place a missing tool fails its test (OCTOLLM_TEST_REQUIRE_TOOLS=1).
 set -euo pipefail
@@ -70,19 +72,38 @@ if [ "$(cat "$node_tools/.packages" 2>/dev/null)" != "$node_wanted" ]; then
 fi
 export OCTOLLM_TEST_NODE_TOOLS="$node_tools"
 
+# Go tools, each module built with `go install tool` into one bin folder, module and build
+# caches shared; a module is rebuilt only when its go.mod or go.sum change (a stamp per module).
 go_tools="$target/test-tools/go"
-go_wanted="$(cat scripts/go-tools/go.mod scripts/go-tools/go.sum | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$go_tools/bin/jaeger" ] || [ "$(cat "$go_tools/.stamp" 2>/dev/null)" != "$go_wanted" ]; then
+# build_go_tools DIR BINARY STAMP [GO INSTALL FLAGS...]
+build_go_tools() {
+  local dir="$1" binary="$2" stamp="$go_tools/.stamp$3"
+  shift 3
+  local wanted
+  wanted="$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -d' ' -f1)"
+  if [ -x "$go_tools/bin/$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    return
+  fi
   if ! command -v go >/dev/null 2>&1; then
-    echo "test.sh: missing Go; install a Go toolchain (1.24 or later): https://go.dev/dl/" >&2
+    echo "test.sh: missing Go; install a Go toolchain (1.26.7 or later): https://go.dev/dl/" >&2
     exit 1
   fi
-  echo "test.sh: building Jaeger into $go_tools/bin (a few minutes, once)"
+  echo "test.sh: building $binary ($dir) into $go_tools/bin (a few minutes, once)"
   mkdir -p "$go_tools"
-  (cd scripts/go-tools && GOBIN="$go_tools/bin" GOMODCACHE="$go_tools/mod" GOCACHE="$go_tools/cache" \
-    GOFLAGS="-modcacherw -buildvcs=false" go install tool)
-  printf '%s' "$go_wanted" > "$go_tools/.stamp"
-fi
+  (cd "$dir" && GOBIN="$go_tools/bin" GOMODCACHE="$go_tools/mod" GOCACHE="$go_tools/cache" \
+    GOFLAGS="-modcacherw -buildvcs=false" go install "$@" tool)
+  printf '%s' "$wanted" > "$stamp"
+}
+build_go_tools scripts/go-tools jaeger ""
+# promtool of the Prometheus the stack ships (3.x; the module's v0.3MM.P is Prometheus 3.MM.P),
+# its own module: Prometheus' dependencies are newer than the ones Jaeger builds with. The
+# version is stamped in as Prometheus' release build does, so `promtool --version` names it.
+prometheus_module="$(awk '$1 == "github.com/prometheus/prometheus" { print $2 }' scripts/go-tools/prometheus/go.mod)"
+prometheus_version="$(echo "$prometheus_module" | sed -E 's/^v0\.([0-9])([0-9]{2})\.([0-9]+)$/\1.\2.\3/; s/\.0([0-9])\./.\1./')"
+build_go_tools scripts/go-tools/prometheus promtool .prometheus \
+  -ldflags="-X github.com/prometheus/common/version.Version=$prometheus_version"
+# VictoriaMetrics, the scale overlay's long-term store (tests/monitoring/metrics_dedup.rs).
+build_go_tools scripts/go-tools/victoriametrics victoria-metrics .victoriametrics
 
 rotel_dir="$("$venv/bin/python" -c 'import os, rotel; print(os.path.dirname(rotel.__file__))')"
 export PATH="$venv/bin:$rotel_dir:$go_tools/bin:$PATH"

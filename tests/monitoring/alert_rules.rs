@@ -203,6 +203,33 @@ fn github_anchor(heading: &str) -> String {
 
 // === promtool ===
 
+/// The rules are tested with the promtool of the Prometheus the stack ships (3.x), which
+/// `scripts/test.sh` builds (`scripts/go-tools/prometheus`) and puts first on `PATH`; Debian's
+/// 2.x promtool, also installed for the `prometheus` daemon, must not stand in for it unnoticed.
+/// Locally an older promtool only prints a note.
+#[test]
+fn promtool_is_the_prometheus_3_one() {
+    let Some(promtool) = support::require_tool("promtool") else {
+        return;
+    };
+    let (ok, out) = run(Command::new(&promtool).arg("--version"));
+    assert!(ok, "promtool --version failed:\n{out}");
+    let version = out
+        .lines()
+        .find_map(|l| l.strip_prefix("promtool, version "))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no version in promtool --version:\n{out}"));
+    if version.starts_with("3.") {
+        return;
+    }
+    let msg = format!(
+        "{} is promtool {version}, not 3.x: run scripts/test.sh, which builds it",
+        promtool.display()
+    );
+    assert!(!support::in_ci(), "{msg}");
+    eprintln!("note: {msg}");
+}
+
 #[test]
 fn promtool_check_rules_accepts_every_rule_file() {
     let Some(promtool) = support::require_tool("promtool") else {
@@ -637,9 +664,12 @@ fn seconds(duration: &str) -> u64 {
     total + number
 }
 
-/// Prometheus 2 (the promtool CI installs) includes a sample at exactly `t − range` in a range
-/// selector, Prometheus 3 (the version the stack ships) does not. An evaluation time between
-/// two samples gives both engines the same samples, so every case holds on both.
+/// Prometheus 2 includes a sample at exactly `t − range` in a range selector, Prometheus 3 (the
+/// version the stack ships, whose promtool CI runs) does not. An evaluation time between two
+/// samples gives both engines the same samples for an expression evaluated there. Rules are
+/// evaluated at whole evaluation intervals, on sample times, so an input series must also not
+/// change between the sample at a window's left edge and the next one (warning_test.yaml,
+/// FrequentPodRestarts). Then every case holds on both, and a promtool 2.x run locally agrees.
 #[test]
 fn every_evaluation_time_sits_between_samples() {
     assert_eq!(seconds("80m30s"), 4830);
