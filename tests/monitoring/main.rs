@@ -13,5 +13,6 @@ mod docs;
 mod jaeger;
 mod jaeger_scale;
 mod k8s;
+mod metrics_dedup;
 mod scale;
 mod scale_logs_grafana;

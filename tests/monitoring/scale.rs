@@ -226,6 +226,13 @@ const COMPONENT_OBJECTS: &[(&str, &[&str], &[&str])] = &[
           "Service/loki-memberlist", "Service/loki-write", "Service/loki-write-headless",
           "Service/loki-backend", "Service/loki-backend-headless"],
     ),
+    (
+        "metrics",
+        &[],
+        &["StatefulSet/victoria-metrics", "Service/victoria-metrics",
+          "Service/victoria-metrics-headless", "NetworkPolicy/victoria-metrics",
+          "NetworkPolicy/grafana-victoria-metrics"],
+    ),
 ];
 
 #[test]
@@ -404,11 +411,14 @@ fn remove(value: &mut Value, path: &[&str]) -> Option<Value> {
 }
 
 #[test]
-fn the_scale_prometheus_configuration_is_the_base_one_but_for_replica_and_alerting() {
+fn the_scale_prometheus_configuration_is_the_base_one_but_for_replica_alerting_and_remote_write() {
     let mut base = read_yaml(&monitoring().join("prometheus/prometheus.yml"));
     let mut scale = read_yaml(&monitoring().join("overlays/scale/prometheus.yml"));
     assert!(remove(&mut base, &["alerting"]).is_some());
     assert!(remove(&mut scale, &["alerting"]).is_some());
+    // The long-term store's writes (metrics_dedup.rs checks the block itself).
+    assert!(remove(&mut base, &["remote_write"]).is_none());
+    assert!(remove(&mut scale, &["remote_write"]).is_some());
     assert_eq!(
         remove(&mut scale, &["global", "external_labels", "replica"]),
         Some(Value::from("${POD_NAME}"))
@@ -416,7 +426,7 @@ fn the_scale_prometheus_configuration_is_the_base_one_but_for_replica_and_alerti
     assert_eq!(
         base, scale,
         "overlays/scale/prometheus.yml must equal prometheus/prometheus.yml except for the \
-         `replica` external label and `alerting`: carry the base's change over"
+         `replica` external label, `alerting` and `remote_write`: carry the base's change over"
     );
     assert!(!base.as_mapping().is_some_and(Mapping::is_empty));
 }
