@@ -509,14 +509,14 @@ fn an_ha_pair_writes_one_deduplicated_series_that_survives_a_stopped_replica() {
     assert_eq!(labels["job"], "dedup", "{labels:?}");
 
     // (b) One sample per scrape interval although two replicas scrape and write: about
-    // WINDOW_SECONDS samples in the window up to the last sample, where both copies would be
-    // twice that.
+    // WINDOW_SECONDS samples in the window up to the last sample (a few scrapes fewer on a busy
+    // machine), where both copies would be twice that.
     let window = format!("count_over_time({METRIC}[{WINDOW_SECONDS}s])");
     let expected = (WINDOW_SECONDS / SCRAPE_INTERVAL.as_secs()) as f64;
     let in_window = |at: f64| scalar(vm_port, &window, at).expect("count_over_time");
     let samples = in_window(at);
     assert!(
-        (expected - 1.0..=expected + 1.0).contains(&samples),
+        (expected - 3.0..=expected + 1.0).contains(&samples),
         "{samples} samples in {WINDOW_SECONDS}s at a {SCRAPE_INTERVAL:?} interval; \
          twice {expected} means the copies were not deduplicated: {:#?}\n{}",
         query(vm_port, &format!("{METRIC}[{WINDOW_SECONDS}s]"), at),
@@ -530,7 +530,7 @@ fn an_ha_pair_writes_one_deduplicated_series_that_survives_a_stopped_replica() {
     let at = wait_for_sample_after(vm_port, stopped + (WINDOW_SECONDS + 1) as f64, &vm, &[&b]);
     let samples = in_window(at);
     assert!(
-        (expected - 1.0..=expected + 1.0).contains(&samples),
+        (expected - 3.0..=expected + 1.0).contains(&samples),
         "{samples} samples in the {WINDOW_SECONDS}s after replica a stopped: {:#?}\n{}",
         query(vm_port, &format!("{METRIC}[{WINDOW_SECONDS}s]"), at),
         report(&vm, &[&a, &b])
