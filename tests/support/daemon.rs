@@ -79,22 +79,26 @@ impl Daemon {
 
     /// SIGTERM by PID, up to [`STOP_GRACE`] to exit, then SIGKILL; reaped either way.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
+}
+
+/// SIGTERM to `child` by PID, up to [`STOP_GRACE`] to exit, then SIGKILL; reaped either way.
+pub fn stop_child(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for Daemon {

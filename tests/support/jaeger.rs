@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 
 /// How long Jaeger may take to open its ports.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a SIGTERM gets before SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the strategies come from.
 pub enum Strategies<'a> {
@@ -167,7 +165,7 @@ exporters:
 
     /// Stops Jaeger and starts it again on the same ports and the same store.
     pub fn restart(&mut self) {
-        stop(&mut self.child);
+        super::daemon::stop_child(&mut self.child);
         self.child = spawn(&self.binary, &self.config, self.dir.path());
         self.wait_ready();
     }
@@ -212,7 +210,7 @@ exporters:
 
 impl Drop for Jaeger {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        super::daemon::stop_child(&mut self.child);
     }
 }
 
@@ -230,22 +228,6 @@ fn spawn(binary: &std::path::Path, config: &std::path::Path, dir: &std::path::Pa
         .stderr(log)
         .spawn()
         .expect("start jaeger")
-}
-
-/// SIGTERM by PID, wait up to [`STOP_GRACE`], then SIGKILL and reap.
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + STOP_GRACE;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A plain HTTP/1.1 GET on loopback; the body of a 200 answer (panics otherwise).
