@@ -2,8 +2,8 @@
 # The whole test suite, nothing skipped: provisions the external tools the tests run, then
 # runs `cargo test --all-features` (extra arguments are passed on to it).
 #
-# - Debian packages (promtool, prometheus, amtool, Alertmanager): installed with apt when run
-#   as root; otherwise the script says what to install and stops.
+# - Debian packages (Alertmanager and amtool): installed with apt when run as root; otherwise
+#   the script says what to install and stops.
 # - Python tools (the rotel collector, kubernetes-validate, checkov, kubectl, the
 #   OpenTelemetry Python SDK): installed into a virtual environment under the target
 #   directory (`$CARGO_TARGET_DIR` or `target/`), never into the system's Python.
@@ -11,8 +11,9 @@
 # - Go tools, built with Go from the module proxy at the versions their go.mod files pin, the
 #   module and build caches under the same directory, each module rebuilt only when its go.mod
 #   or go.sum change: Jaeger v2 (`scripts/go-tools`, the real binary the sampling tests run),
-#   Prometheus 3's promtool (`scripts/go-tools/prometheus`, first on PATH, ahead of Debian's
-#   2.x) and VictoriaMetrics (`scripts/go-tools/victoriametrics`).
+#   Prometheus 3 and its promtool (`scripts/go-tools/prometheus`), VictoriaMetrics
+#   (`scripts/go-tools/victoriametrics`) and a minimal OpenTelemetry Collector with the
+#   load-balancing exporter (`scripts/go-tools/otelcol-lb`, its own main.go).
 #
 # With the tools in place a missing tool fails its test (OCTOLLM_TEST_REQUIRE_TOOLS=1).
 set -euo pipefail
@@ -23,8 +24,6 @@ case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
 venv="$target/test-tools/venv"
 
 need_apt=()
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
-command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
@@ -72,15 +71,21 @@ if [ "$(cat "$node_tools/.packages" 2>/dev/null)" != "$node_wanted" ]; then
 fi
 export OCTOLLM_TEST_NODE_TOOLS="$node_tools"
 
-# Go tools, each module built with `go install tool` into one bin folder, module and build
-# caches shared; a module is rebuilt only when its go.mod or go.sum change (a stamp per module).
+# Go tools, each module built with `go install tool` (or `go install .` when it has its own
+# main.go) into one bin folder, module and build caches shared; a module is rebuilt only when
+# its go.mod, go.sum or main.go change (a stamp per module).
 go_tools="$target/test-tools/go"
 # build_go_tools DIR BINARY STAMP [GO INSTALL FLAGS...]
 build_go_tools() {
   local dir="$1" binary="$2" stamp="$go_tools/.stamp$3"
   shift 3
   local wanted
-  wanted="$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -d' ' -f1)"
+  local package=tool files=("$dir/go.mod" "$dir/go.sum")
+  if [ -f "$dir/main.go" ]; then
+    package=.
+    files+=("$dir/main.go")
+  fi
+  wanted="$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)"
   if [ -x "$go_tools/bin/$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
     return
   fi
@@ -91,19 +96,21 @@ build_go_tools() {
   echo "test.sh: building $binary ($dir) into $go_tools/bin (a few minutes, once)"
   mkdir -p "$go_tools"
   (cd "$dir" && GOBIN="$go_tools/bin" GOMODCACHE="$go_tools/mod" GOCACHE="$go_tools/cache" \
-    GOFLAGS="-modcacherw -buildvcs=false" go install "$@" tool)
+    GOFLAGS="-modcacherw -buildvcs=false" go install "$@" "$package")
   printf '%s' "$wanted" > "$stamp"
 }
 build_go_tools scripts/go-tools jaeger ""
-# promtool of the Prometheus the stack ships (3.x; the module's v0.3MM.P is Prometheus 3.MM.P),
-# its own module: Prometheus' dependencies are newer than the ones Jaeger builds with. The
-# version is stamped in as Prometheus' release build does, so `promtool --version` names it.
+# Prometheus 3 and promtool, the engine the stack ships (the module's v0.3MM.P is Prometheus
+# 3.MM.P), their own module: Prometheus' dependencies are newer than the ones Jaeger builds
+# with. The version is stamped in as Prometheus' release build does, so `--version` names it.
 prometheus_module="$(awk '$1 == "github.com/prometheus/prometheus" { print $2 }' scripts/go-tools/prometheus/go.mod)"
 prometheus_version="$(echo "$prometheus_module" | sed -E 's/^v0\.([0-9])([0-9]{2})\.([0-9]+)$/\1.\2.\3/; s/\.0([0-9])\./.\1./')"
-build_go_tools scripts/go-tools/prometheus promtool .prometheus \
+build_go_tools scripts/go-tools/prometheus prometheus .prometheus \
   -ldflags="-X github.com/prometheus/common/version.Version=$prometheus_version"
 # VictoriaMetrics, the scale overlay's long-term store (tests/monitoring/metrics_dedup.rs).
 build_go_tools scripts/go-tools/victoriametrics victoria-metrics .victoriametrics
+# The scale overlay's load-balancing tier (tests/monitoring/lb_tier.rs).
+build_go_tools scripts/go-tools/otelcol-lb otelcol-lb .otelcol-lb
 
 rotel_dir="$("$venv/bin/python" -c 'import os, rotel; print(os.path.dirname(rotel.__file__))')"
 export PATH="$venv/bin:$rotel_dir:$go_tools/bin:$PATH"

@@ -1,6 +1,6 @@
 //! The traces tier of the scale overlay (`monitoring/overlays/scale/traces`): its Jaeger
-//! collector and query configurations checked and run by the real Jaeger v2 binary, its
-//! load-balancing collector configuration checked structurally, and its objects in the render.
+//! collector and query configurations checked and run by the real Jaeger v2 binary, the
+//! load-balancing collector's configuration in shape, and the tier's objects in the render.
 //!
 //! `jaeger validate` must accept both collector configurations (error-complete and
 //! volume-capped) and the query configuration with only the environment placeholders filled
@@ -12,8 +12,8 @@
 //! key cannot slip through unchanged.
 //!
 //! External tools: `jaeger` (v2), `kubectl`. Without one a test prints a loud skip message, or
-//! fails under `CI=true`. The OpenTelemetry Collector with the loadbalancing exporter is not
-//! built here (see the folder's README.md).
+//! fails under `CI=true`. The load-balancing tier in front of these collectors runs in
+//! `lb_tier.rs`.
 
 use std::collections::BTreeSet;
 use std::net::TcpStream;
@@ -38,16 +38,16 @@ const HEADLESS: &str = "jaeger-collector-headless";
 /// How long Jaeger may take to open its ports, and to store what the test sent.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-fn traces_dir() -> PathBuf {
+pub(crate) fn traces_dir() -> PathBuf {
     support::repo_root().join("monitoring/overlays/scale/traces")
 }
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 /// Replaces every `from` with `to`; `from` must occur exactly `times` times.
-fn replace_n(text: &str, from: &str, to: &str, times: usize) -> String {
+pub(crate) fn replace_n(text: &str, from: &str, to: &str, times: usize) -> String {
     assert_eq!(
         text.matches(from).count(),
         times,
@@ -463,7 +463,9 @@ fn the_load_balancer_routes_by_trace_id_to_the_headless_collectors() {
         s(&dns["hostname"]),
         format!("{HEADLESS}.octollm-monitoring.svc.cluster.local")
     );
-    assert_eq!(dns["port"].as_u64(), Some(4317));
+    // A string: the exporter's `port` is one, and a number fails `otelcol-lb validate`
+    // (tests/monitoring/lb_tier.rs).
+    assert_eq!(dns["port"].as_str(), Some("4317"));
     assert!(lb["protocol"]["otlp"].get("endpoint").is_none());
 }
 

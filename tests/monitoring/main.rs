@@ -13,6 +13,7 @@ mod docs;
 mod jaeger;
 mod jaeger_scale;
 mod k8s;
+mod lb_tier;
 mod metrics_dedup;
 mod scale;
 mod scale_logs_grafana;
