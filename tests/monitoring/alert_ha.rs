@@ -340,6 +340,19 @@ fn wait_for_cluster(peers: &mut [Peer]) {
             status.unwrap_or_default()["cluster"],
             peer.daemon.log()
         );
+        // The series AlertmanagerClusterMembersInconsistent compares across the peers.
+        let exposition = http(peer.web, "GET", "/metrics").map(|(_, body)| body);
+        let members = exposition.as_deref().ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("alertmanager_cluster_members "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        });
+        assert_eq!(
+            members,
+            Some(3.0),
+            "{}: alertmanager_cluster_members",
+            peer.daemon.name()
+        );
     }
 }
 

@@ -27,7 +27,7 @@ use crate::jaeger_scale::{read, replace_n, traces_dir};
 use crate::support::{
     self,
     daemon::Daemon,
-    jaeger::{Jaeger, Strategies},
+    jaeger::{http_get, Jaeger, Strategies},
 };
 
 /// How long a process may take to open its ports, and Jaeger to store what was sent.
@@ -86,6 +86,7 @@ struct Balancer {
     daemon: Daemon,
     _dir: tempfile::TempDir,
     otlp_grpc: u16,
+    metrics: u16,
 }
 
 fn start_balancer(binary: &Path, backends: &[&Jaeger]) -> Balancer {
@@ -118,13 +119,11 @@ fn start_balancer(binary: &Path, backends: &[&Jaeger]) -> Balancer {
             1,
         );
     }
+    let metrics = support::free_port();
     config = replace_n(
         &config,
         "host: 0.0.0.0\n                port: 8888",
-        &format!(
-            "host: 127.0.0.1\n                port: {}",
-            support::free_port()
-        ),
+        &format!("host: 127.0.0.1\n                port: {metrics}"),
         1,
     );
     assert!(!config.contains("0.0.0.0"), "a listener left on 0.0.0.0");
@@ -152,6 +151,7 @@ fn start_balancer(binary: &Path, backends: &[&Jaeger]) -> Balancer {
         daemon,
         _dir: dir,
         otlp_grpc,
+        metrics,
     }
 }
 
@@ -265,6 +265,27 @@ fn the_load_balancer_sends_every_span_of_a_trace_to_the_same_collector() {
     for (trace, services) in on_first.iter().chain(&on_second) {
         assert_eq!(services, &whole, "trace {trace}: one span per service");
     }
+    // What the trace-export alert (TraceLoadBalancerExportFailing) and its runbook read.
+    let exposition = http_get(balancer.metrics, "/metrics");
+    let sum = |name: &str| -> f64 {
+        exposition
+            .lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        sum("otelcol_exporter_sent_spans_total"),
+        2.0 * TRACES as f64,
+        "{exposition}"
+    );
+    // Its pair, otelcol_exporter_send_failed_spans_total, appears with the first span given up
+    // after the retries (60 s in the shipped configuration), beyond this test's patience.
+    assert_eq!(
+        sum("otelcol_loadbalancer_num_backends"),
+        2.0,
+        "{exposition}"
+    );
     assert!(
         !a.is_empty() && !b.is_empty(),
         "one collector got all {TRACES} traces ({} / {})",
