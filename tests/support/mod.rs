@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod exposition;
+pub mod fake_openai;
 pub mod fault;
 pub mod http;
 pub mod jaeger;
