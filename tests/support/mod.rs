@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod exposition;
 pub mod fake_openai;
 pub mod fault;
+pub mod genai_peer;
 pub mod http;
 pub mod jaeger;
 pub mod lines;
