@@ -214,6 +214,7 @@ fn install(telemetry: Telemetry) -> Result<TelemetryGuard, InitError> {
         #[cfg(feature = "prometheus")]
         prometheus: telemetry.prometheus.clone(),
         exemplars: telemetry.exemplars.clone(),
+        genai_content: telemetry.plan.genai_content,
     });
     log_start(&telemetry.plan);
     Ok(telemetry.into_guard())

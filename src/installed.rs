@@ -9,6 +9,7 @@ use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
+use crate::config::CaptureContent;
 use crate::metrics::exemplars::Exemplars;
 use crate::propagation::{self, SharedPropagator};
 
@@ -21,6 +22,7 @@ static PROPAGATOR: OnceLock<SharedPropagator> = OnceLock::new();
 #[cfg(feature = "prometheus")]
 static PROMETHEUS: OnceLock<prometheus::Registry> = OnceLock::new();
 static EXEMPLARS: OnceLock<Option<Exemplars>> = OnceLock::new();
+static GENAI_CONTENT: OnceLock<CaptureContent> = OnceLock::new();
 
 /// The pipelines `init` installs, in one value.
 pub(crate) struct Installation<'a> {
@@ -30,12 +32,14 @@ pub(crate) struct Installation<'a> {
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<prometheus::Registry>,
     pub(crate) exemplars: Option<Exemplars>,
+    pub(crate) genai_content: CaptureContent,
 }
 
 /// Records what `init` installed. Called once per process (`init` refuses a second call).
 pub(crate) fn set(installation: Installation<'_>) {
     // Before the meter: a layer that finds the meter finds the store too.
     let _ = EXEMPLARS.set(installation.exemplars);
+    let _ = GENAI_CONTENT.set(installation.genai_content);
     let _ = TRACER.set(scoped_tracer(installation.tracer_provider));
     if let Some(provider) = installation.meter_provider {
         let _ = METER.set(provider.meter(SCOPE));
@@ -50,6 +54,11 @@ pub(crate) fn set(installation: Installation<'_>) {
         &installation.propagator,
     )));
     let _ = PROPAGATOR.set(installation.propagator);
+}
+
+/// What message content the GenAI instrumentation captures: `init`'s setting, or none.
+pub(crate) fn genai_content() -> CaptureContent {
+    GENAI_CONTENT.get().copied().unwrap_or_default()
 }
 
 /// A tracer of `provider` in the crate's scope.

@@ -139,6 +139,7 @@
 //! | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `_METRICS_PROTOCOL`, `_METRICS_HEADERS`, `_METRICS_TIMEOUT`, `_METRICS_COMPRESSION`, `_METRICS_INSECURE`, `_METRICS_CERTIFICATE`, `_METRICS_CLIENT_CERTIFICATE`, `_METRICS_CLIENT_KEY` | the metrics counterparts of the traces variables (`/v1/metrics` is appended to the base endpoint for HTTP) | as for traces |
 //! | `RUST_LOG` | `tracing` filter directives; the export path's crates stay at `warn` unless named | `info` |
 //! | `LOG_FORMAT` | `json` or `pretty` | `pretty` in dev, `json` in staging and prod |
+//! | `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` | message content of model calls ([`genai`]): `NO_CONTENT`, `SPAN_ONLY`, `EVENT_ONLY`, `SPAN_AND_EVENT` (also `false`, `true` = `EVENT_ONLY`) | `NO_CONTENT` |
 //!
 //! # Cargo features
 //!
@@ -199,6 +200,8 @@ mod export;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzz;
+#[allow(clippy::module_name_repetitions)]
+pub mod genai;
 mod guard;
 pub mod http;
 mod init;
@@ -216,8 +219,8 @@ mod user_exporter;
 
 pub use config::vars;
 pub use config::{
-    Compression, Effective, Environment, JaegerRemote, LogFormat, LogsExporter, MetricsExporter,
-    Protocol, Sampler, TelemetryConfig, TracesExporter,
+    CaptureContent, Compression, Effective, Environment, JaegerRemote, LogFormat, LogsExporter,
+    MetricsExporter, Protocol, Sampler, TelemetryConfig, TracesExporter,
 };
 pub use error::{ConfigError, InitError, ShutdownError, Signal};
 pub use export::ExportStats;

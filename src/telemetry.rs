@@ -81,6 +81,20 @@ impl Telemetry {
         self.meter_provider.as_ref()
     }
 
+    /// The GenAI instruments of this pipeline ([`crate::genai`]), with its content setting
+    /// (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`); with metrics off, only spans.
+    #[must_use]
+    pub fn genai(&self) -> crate::genai::GenAi {
+        let genai = match &self.meter_provider {
+            Some(meters) => crate::genai::GenAi::with_providers(&self.tracer_provider, meters),
+            None => crate::genai::GenAi::with_providers(
+                &self.tracer_provider,
+                &opentelemetry_sdk::metrics::SdkMeterProvider::default(),
+            ),
+        };
+        genai.capture_content(self.plan.genai_content)
+    }
+
     /// The exemplar store of this pipeline, when it keeps exemplars: exemplars are on
     /// ([`TelemetryConfig::exemplars`](crate::TelemetryConfig::exemplars), `OCTOLLM_EXEMPLARS`)
     /// and metrics are served for Prometheus or pushed over OTLP. Give it to the HTTP layer

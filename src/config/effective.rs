@@ -3,7 +3,7 @@
 use super::plan::Plan;
 use super::sampler::Sampler;
 use super::values::{
-    Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
+    CaptureContent, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
 };
 
 /// The configuration with every default and rule applied, as
@@ -131,6 +131,12 @@ impl Effective {
     #[must_use]
     pub fn warnings(&self) -> &[String] {
         &self.plan.warnings
+    }
+
+    /// What message content the GenAI instrumentation captures.
+    #[must_use]
+    pub fn genai_content(&self) -> CaptureContent {
+        self.plan.genai_content
     }
 
     /// Where `tracing` events go besides stdout.

@@ -82,6 +82,10 @@ pub(crate) fn read(reader: &mut Reader<'_>) -> Settings {
         .map(|d| Sourced::new(d, OTEL_METRIC_EXPORT_INTERVAL));
     settings.runtime_metrics = reader.parse(OCTOLLM_RUNTIME_METRICS, parse::boolean);
     settings.exemplars = reader.parse(OCTOLLM_EXEMPLARS, parse::boolean);
+    settings.genai_content = reader.parse(
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+        parse::word,
+    );
     settings.propagators = reader.parse(OTEL_PROPAGATORS, parse_propagators);
     settings.traces = signal(reader, &TRACES);
     settings.metrics = signal(reader, &METRICS);

@@ -36,7 +36,8 @@ pub use sampler::{JaegerRemote, Sampler};
 pub(crate) use settings::Propagators;
 use settings::{Settings, Sourced};
 pub use values::{
-    Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
+    CaptureContent, Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol,
+    TracesExporter,
 };
 
 use crate::error::ConfigError;
@@ -431,6 +432,14 @@ impl TelemetryConfig {
     #[must_use]
     pub fn exemplars(mut self, enabled: bool) -> Self {
         self.code.exemplars = Some(enabled);
+        self
+    }
+
+    /// What message content the GenAI instrumentation ([`crate::genai`]) captures. Wins over
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`; defaults to none.
+    #[must_use]
+    pub fn genai_content(mut self, content: CaptureContent) -> Self {
+        self.code.genai_content = Some(content);
         self
     }
 

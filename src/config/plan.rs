@@ -10,7 +10,9 @@ use super::log_filter;
 use super::otlp::{OtlpSettings, LOGS, METRICS, TRACES};
 use super::sampler::{Sampler, SamplerSource};
 use super::settings::{BatchOptions, Propagators, Settings, Sourced};
-use super::values::{Environment, LogFormat, LogsExporter, MetricsExporter, TracesExporter};
+use super::values::{
+    CaptureContent, Environment, LogFormat, LogsExporter, MetricsExporter, TracesExporter,
+};
 #[allow(
     clippy::wildcard_imports,
     reason = "the variable names and their defaults"
@@ -32,6 +34,8 @@ pub(crate) struct Plan {
     pub(crate) runtime_metrics: bool,
     /// Whether sampled requests leave exemplars for the Prometheus endpoint.
     pub(crate) exemplars: bool,
+    /// What message content the GenAI instrumentation captures.
+    pub(crate) genai_content: CaptureContent,
     pub(crate) logs: LogPlan,
     /// Where `tracing` events go besides the log lines.
     pub(crate) log_export: LogExportPlan,
@@ -298,6 +302,10 @@ pub(crate) fn resolve(
             .exemplars
             .or(env.exemplars)
             .unwrap_or(OCTOLLM_EXEMPLARS_DEFAULT),
+        genai_content: code
+            .genai_content
+            .or(env.genai_content)
+            .unwrap_or(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT_DEFAULT),
         logs,
         log_export: LogExportPlan {
             export: log_export,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::sampler::{Sampler, SamplerSource};
 use super::values::{
-    Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
+    CaptureContent, Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol,
+    TracesExporter,
 };
 
 /// A value with the name of the variable or setter it came from, so that an error about it
@@ -83,6 +84,7 @@ pub(crate) struct Settings {
     pub(crate) metric_export_interval: Option<Sourced<Duration>>,
     pub(crate) runtime_metrics: Option<bool>,
     pub(crate) exemplars: Option<bool>,
+    pub(crate) genai_content: Option<CaptureContent>,
     /// The base endpoint shared by the signals (`OTEL_EXPORTER_OTLP_ENDPOINT`, its
     /// `JAEGER_ENDPOINT` alias, or the `endpoint` setter).
     pub(crate) otlp_endpoint: Option<Sourced<String>>,

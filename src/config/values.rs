@@ -149,6 +149,52 @@ impl LogsExporter {
     }
 }
 
+/// What message content the GenAI instrumentation ([`crate::genai`]) captures, from
+/// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`; none by default.
+///
+/// The older `true` and `false` are accepted: `true` captured content as events in the
+/// Python instrumentations that read it, and is [`CaptureContent::EventOnly`] here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptureContent {
+    /// `NO_CONTENT` (or `false`): no prompt or response text anywhere.
+    #[default]
+    NoContent,
+    /// `SPAN_ONLY`: as the span attributes `gen_ai.input.messages`, `gen_ai.output.messages`
+    /// and `gen_ai.system_instructions`.
+    SpanOnly,
+    /// `EVENT_ONLY` (or `true`): as `gen_ai.client.inference.operation.details` events.
+    EventOnly,
+    /// `SPAN_AND_EVENT`: both.
+    SpanAndEvent,
+}
+
+impl Words for CaptureContent {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("NO_CONTENT", Self::NoContent),
+        ("SPAN_ONLY", Self::SpanOnly),
+        ("EVENT_ONLY", Self::EventOnly),
+        ("SPAN_AND_EVENT", Self::SpanAndEvent),
+        ("false", Self::NoContent),
+        ("true", Self::EventOnly),
+    ];
+}
+
+impl CaptureContent {
+    /// The name used by `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        self.word()
+    }
+
+    pub(crate) fn on_span(self) -> bool {
+        matches!(self, Self::SpanOnly | Self::SpanAndEvent)
+    }
+
+    pub(crate) fn on_event(self) -> bool {
+        matches!(self, Self::EventOnly | Self::SpanAndEvent)
+    }
+}
+
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {

@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use super::values::{
-    Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol, TracesExporter,
+    CaptureContent, Compression, Environment, LogFormat, LogsExporter, MetricsExporter, Protocol,
+    TracesExporter,
 };
 
 /// `service.name` of the resource; beats `service.name` in [`OTEL_RESOURCE_ATTRIBUTES`].
@@ -229,6 +230,14 @@ pub const OCTOLLM_EXEMPLARS: &str = "OCTOLLM_EXEMPLARS";
 /// Default of [`OCTOLLM_EXEMPLARS`].
 pub const OCTOLLM_EXEMPLARS_DEFAULT: bool = true;
 
+/// `NO_CONTENT`, `SPAN_ONLY`, `EVENT_ONLY` or `SPAN_AND_EVENT` (also `false`, `true`): what
+/// message content the GenAI instrumentation captures ([`crate::genai`]).
+pub const OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: &str =
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+/// Default of [`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`]: no content.
+pub const OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT_DEFAULT: CaptureContent =
+    CaptureContent::NoContent;
+
 /// Every variable the crate reads, in the order of the crate documentation's table.
 pub const ALL: &[&str] = &[
     OTEL_SERVICE_NAME,
@@ -298,4 +307,5 @@ pub const ALL: &[&str] = &[
     OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE,
     OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE,
     OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY,
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
 ];
