@@ -226,7 +226,7 @@ fn every_alert_routes_to_the_receiver_of_its_severity() {
     };
 
     let rules = rules();
-    assert_eq!(rules.len(), 54);
+    assert_eq!(rules.len(), 58);
     for rule in &rules {
         let expected = match (rule.alert.as_str(), rule.labels["severity"].as_str()) {
             ("Watchdog", _) => "null",

@@ -287,7 +287,16 @@ fn promtool_check_config(promtool: &Path, dir: &str, objects: &[Value]) {
             s(k)
         })
         .collect();
-    assert_eq!(rule_files, ["critical.yaml", "info.yaml", "warning.yaml"]);
+    assert_eq!(
+        rule_files,
+        [
+            "critical.yaml",
+            "gen-ai-cost.yaml",
+            "gen-ai-prices.yaml",
+            "info.yaml",
+            "warning.yaml"
+        ]
+    );
     let sa = tmp.path().join("serviceaccount");
     fs::create_dir(&sa).expect("mkdir");
     fs::write(sa.join("token"), "token").expect("write token");
@@ -321,8 +330,8 @@ fn promtool_check_config(promtool: &Path, dir: &str, objects: &[Value]) {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("SUCCESS: 3 rule files found"),
-        "promtool did not check the three rule files of {dir}:\n{}",
+        text(&out.stdout).contains("SUCCESS: 5 rule files found"),
+        "promtool did not check the five rule files of {dir}:\n{}",
         text(&out.stdout)
     );
 }
@@ -785,6 +794,26 @@ fn the_dashboards_configmap_is_generated_from_every_dashboard_file() {
         .expect("grafana");
     assert!(seq(&grafana["spec"]["template"]["spec"]["volumes"])
         .any(|v| s(&v["configMap"]["name"]) == name(cm)));
+}
+
+/// `kubectl apply` without `--server-side` copies the whole object into the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation, and the API server refuses an
+/// object whose annotations exceed 256 KiB (262144 bytes): the dashboards ConfigMap, which holds
+/// every dashboard, must leave room for that copy. A new dashboard that does not fit goes into a
+/// ConfigMap of its own.
+#[test]
+fn the_dashboards_configmap_fits_a_client_side_apply() {
+    const ANNOTATION_LIMIT: usize = 262_144;
+    let Some(yaml) = kustomize(".") else { return };
+    let objects = docs(&yaml);
+    let cm = generated_configmap(&objects, "grafana-dashboards");
+    let applied = serde_json::to_string(cm).expect("the ConfigMap as JSON");
+    // Leave a quarter for growth and for the metadata kubectl adds.
+    assert!(
+        applied.len() < ANNOTATION_LIMIT * 3 / 4,
+        "grafana-dashboards is {} bytes as JSON; last-applied-configuration allows {ANNOTATION_LIMIT} in all",
+        applied.len()
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod jaeger;
 mod jaeger_scale;
 mod k8s;
 mod lb_tier;
+mod llm_cost;
 mod metrics_dedup;
 mod scale;
 mod scale_logs_grafana;
