@@ -196,3 +196,83 @@ async fn log_records_to_a_dead_collector_are_counted_and_shutdown_keeps_its_dead
         "every record is counted as lost: {stats:?}"
     );
 }
+
+/// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=EVENT_ONLY`: a model call's messages reach
+/// the collector as a `gen_ai.client.inference.operation.details` log record (the event name of
+/// the convention) carrying the call span's ids and the messages' JSON, and not as span
+/// attributes; without the variable nothing of the content leaves the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genai_content_is_a_log_record_named_by_the_convention_only_when_asked() {
+    use octollm_telemetry::genai::{Message, Operation};
+    let Some(rotel) = Rotel::start() else { return };
+    let endpoint = rotel.grpc_endpoint();
+    for (capture, secret) in [
+        ("EVENT_ONLY", "ask-rotel-4242"),
+        ("NO_CONTENT", "keep-me-7373"),
+    ] {
+        let config = TelemetryConfig::from_vars([
+            ("OTEL_SERVICE_NAME", "genai-content"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "otlp"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            (
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+                capture,
+            ),
+        ])
+        .unwrap();
+        let telemetry = config.build().unwrap();
+        let genai = telemetry.genai();
+        let dispatch =
+            tracing::Dispatch::new(tracing_subscriber::registry().with(telemetry.layer()));
+        let span_id = tracing::dispatcher::with_default(&dispatch, || {
+            let mut call = genai.call(Operation::Chat, "openai").model("m").start();
+            call.input_messages(&[Message::text("user", secret)]);
+            let id = call.context().span().span_context().span_id().to_string();
+            call.end();
+            id
+        });
+        tokio::task::spawn_blocking(move || telemetry.into_guard().shutdown())
+            .await
+            .unwrap()
+            .expect("shutdown flushes the log records");
+        if capture == "NO_CONTENT" {
+            // The EVENT_ONLY record arrived already; give this one the same time, then look.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert!(
+                !rotel.metrics_log().contains(secret),
+                "content left the process without being asked for"
+            );
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let record = loop {
+            if let Some(r) = records(&rotel.metrics_log())
+                .into_iter()
+                .find(|r| r.contains(secret))
+            {
+                break r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no content record:\n{}",
+                rotel.metrics_log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            record.contains("gen_ai.client.inference.operation.details"),
+            "the convention's event name:\n{record}"
+        );
+        assert!(
+            record.contains("gen_ai.input.messages"),
+            "which list:\n{record}"
+        );
+        assert!(
+            record.to_lowercase().contains(&span_id),
+            "the call span's id:\n{record}"
+        );
+    }
+}
