@@ -92,7 +92,9 @@ impl Telemetry {
                 &opentelemetry_sdk::metrics::SdkMeterProvider::default(),
             ),
         };
-        genai.capture_content(self.plan.genai_content)
+        genai
+            .capture_content(self.plan.genai_content)
+            .exemplars(self.exemplars.clone())
     }
 
     /// The exemplar store of this pipeline, when it keeps exemplars: exemplars are on

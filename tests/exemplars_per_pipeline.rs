@@ -107,3 +107,43 @@ async fn each_pipeline_keeps_its_own_exemplars_and_a_disabled_one_keeps_none() {
         telemetry.into_guard().shutdown().unwrap();
     }
 }
+
+/// A model call measured through `Telemetry::genai` leaves its trace as the exemplar of the
+/// `gen_ai_client_operation_duration_seconds` bucket it fell in (the convention's buckets, not
+/// the HTTP ones), and a pipeline without exemplars leaves none.
+#[test]
+fn a_sampled_model_call_is_the_exemplar_of_its_genai_duration_bucket() {
+    use octollm_telemetry::genai::{Operation, Usage};
+    use opentelemetry::trace::TraceContextExt as _;
+    for exemplars in [true, false] {
+        let telemetry = pipeline(exemplars);
+        let genai = telemetry.genai();
+        let call = genai.call(Operation::Chat, "openai").model("m").start();
+        let trace_id = call.context().span().span_context().trace_id().to_string();
+        let mut call = call;
+        call.usage(Usage::new(3, 4));
+        call.end();
+        let text = telemetry
+            .encode_openmetrics()
+            .expect("served for Prometheus");
+        let marked: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("gen_ai_client_operation_duration_seconds_bucket{"))
+            .filter(|l| l.contains(" # {trace_id=\""))
+            .collect();
+        if !exemplars {
+            assert!(marked.is_empty(), "{marked:?}");
+            continue;
+        }
+        // An instant call: the first bucket, 0.01 s.
+        assert_eq!(marked.len(), 1, "{text}");
+        assert!(marked[0].contains("le=\"0.01\""), "{}", marked[0]);
+        assert!(marked[0].contains(&trace_id), "{}", marked[0]);
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("gen_ai_client_token_usage_bucket{") && l.contains(" # {")),
+            "only the duration carries exemplars"
+        );
+    }
+}

@@ -36,7 +36,9 @@
 //! - `gen_ai.client.operation.duration` (s), `gen_ai.client.token.usage` (`{token}`, one
 //!   record per token type with the count the provider bills), and for streams
 //!   `gen_ai.client.operation.time_to_first_chunk` and `…time_per_output_chunk`, with the
-//!   convention's buckets. A served model records the `gen_ai.server.*` trio instead.
+//!   convention's buckets. A served model records the `gen_ai.server.*` trio instead. The
+//!   client duration keeps exemplars (the last sampled call per series and bucket) in the
+//!   pipeline's store, as the HTTP server histogram does ([`GenAi::exemplars`]).
 //! - Message content only when [`CaptureContent`] allows it
 //!   (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, off by default): as span
 //!   attributes, or as a `gen_ai.client.inference.operation.details` event (a `tracing` event,
@@ -156,6 +158,7 @@ struct Inner {
     client: ClientInstruments,
     server: ServerInstruments,
     content: CaptureContent,
+    exemplars: Option<crate::metrics::Exemplars>,
 }
 
 #[derive(Clone)]
@@ -201,11 +204,15 @@ impl GenAi {
     pub fn new() -> Self {
         let tracer_provider = opentelemetry::global::tracer_provider();
         let meter_provider = opentelemetry::global::meter_provider();
-        Self::build(
+        let mut genai = Self::build(
             tracer_provider.tracer_with_scope(scope()),
             &meter_provider.meter_with_scope(scope()),
             crate::installed::genai_content(),
-        )
+        );
+        if let Some(store) = crate::installed::exemplars() {
+            genai = genai.exemplars(Some(store));
+        }
+        genai
     }
 
     /// The instruments of explicit providers (tests, or a service that runs its own
@@ -297,7 +304,21 @@ impl GenAi {
                 client,
                 server,
                 content,
+                exemplars: None,
             }),
+        }
+    }
+
+    /// The same instruments, keeping the exemplars of `gen_ai.client.operation.duration` in
+    /// `store` (a pipeline's, from [`Telemetry::exemplars`](crate::Telemetry::exemplars)), so
+    /// that its buckets link to the sampled calls' traces as the HTTP server histogram's do.
+    /// [`GenAi::new`] and [`Telemetry::genai`](crate::Telemetry::genai) take their pipeline's.
+    #[must_use]
+    pub fn exemplars(self, store: Option<crate::metrics::Exemplars>) -> Self {
+        let mut inner = Inner::clone(&self.inner);
+        inner.exemplars = store;
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -712,6 +733,14 @@ impl Call {
         match self.side {
             Side::Client | Side::Tool => {
                 inner.client.duration.record(seconds, &attributes);
+                if let Some(store) = &inner.exemplars {
+                    store.record_in(
+                        &names::DURATION_BUCKETS,
+                        &attributes,
+                        seconds,
+                        span.span_context(),
+                    );
+                }
                 if error_type.is_none() {
                     if let Some(first) = self.first_chunk.get() {
                         inner.client.first_chunk.record(*first, &attributes);

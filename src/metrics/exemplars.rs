@@ -1,4 +1,5 @@
-//! Exemplars of the server duration histogram: for each series and bucket, the last sampled
+//! Exemplars of the server duration histogram (and of the GenAI operation duration,
+//! [`crate::genai`]): for each series and bucket, the last sampled
 //! request that fell in it (trace id, span id, value, time), kept beside the SDK's histogram
 //! (which records none) and written by the OpenMetrics encoder and the OTLP metric exporter.
 //!
@@ -148,8 +149,14 @@ impl Series {
 
     /// Keeps `value` of a sampled request as the exemplar of its bucket.
     pub(crate) fn record(&self, value: f64, sc: &SpanContext) {
+        self.record_in(DURATION_BUCKETS, value, sc);
+    }
+
+    /// Keeps `value` of a sampled request as the exemplar of its bucket among `buckets` (at
+    /// most [`SLOTS`]` - 1` bounds).
+    fn record_in(&self, buckets: &[f64], value: f64, sc: &SpanContext) {
         if let Some(e) = Exemplar::of(value, sc) {
-            self.cells[slot(value)].store(&e);
+            self.cells[slot_in(buckets, value)].store(&e);
         }
     }
 
@@ -231,6 +238,24 @@ impl Exemplars {
         }
     }
 
+    /// Keeps `value` of a sampled call as the exemplar of the series of `attributes` and of
+    /// its bucket among `buckets`: for a histogram other than the HTTP server duration (the
+    /// GenAI operation duration), whose buckets differ but number the same.
+    pub(crate) fn record_in(
+        &self,
+        buckets: &[f64],
+        attributes: &[KeyValue],
+        value: f64,
+        sc: &SpanContext,
+    ) {
+        if !sc.is_sampled() {
+            return;
+        }
+        if let Some(series) = self.series(series_of_attributes(attributes)) {
+            series.record_in(buckets, value, sc);
+        }
+    }
+
     /// Keeps `value` of a sampled request as the exemplar of its series and bucket.
     #[cfg(test)]
     pub(crate) fn record(&self, attributes: &[KeyValue], value: f64, sc: &SpanContext) {
@@ -308,23 +333,32 @@ pub(crate) fn series_of_attributes(attributes: &[KeyValue]) -> u64 {
     })
 }
 
-/// The bucket slot of `value`: the first bound it does not exceed, else `+Inf`.
+/// The GenAI operation duration keeps its exemplars in slots of the same number.
+const _: () = assert!(crate::genai::names::DURATION_BUCKETS.len() == DURATION_BUCKETS.len());
+
+/// The bucket slot of `value` among the HTTP server duration's buckets.
+#[cfg(test)]
 fn slot(value: f64) -> usize {
-    DURATION_BUCKETS
-        .iter()
-        .position(|bound| value <= *bound)
-        .unwrap_or(DURATION_BUCKETS.len())
+    slot_in(DURATION_BUCKETS, value)
 }
 
-/// The slot of a bucket's upper bound.
-#[cfg(feature = "prometheus")]
-pub(crate) fn slot_of_bound(bound: f64) -> Option<usize> {
-    if bound.is_infinite() {
-        return Some(DURATION_BUCKETS.len());
-    }
-    DURATION_BUCKETS
+/// The bucket slot of `value` among `buckets`: the first bound it does not exceed, else
+/// `+Inf`.
+fn slot_in(buckets: &[f64], value: f64) -> usize {
+    buckets
         .iter()
-        .position(|b| (*b - bound).abs() < 1e-12)
+        .position(|bound| value <= *bound)
+        .unwrap_or(buckets.len())
+        .min(SLOTS - 1)
+}
+
+/// The slot of a bucket's upper bound among `buckets`.
+#[cfg(feature = "prometheus")]
+pub(crate) fn slot_of_bound(buckets: &[f64], bound: f64) -> Option<usize> {
+    if bound.is_infinite() {
+        return Some(buckets.len());
+    }
+    buckets.iter().position(|b| (*b - bound).abs() < 1e-12)
 }
 
 #[cfg(test)]
@@ -361,9 +395,17 @@ mod tests {
         assert_eq!(slot(0.005), 0);
         assert_eq!(slot(0.006), 1);
         assert_eq!(slot(99.0), DURATION_BUCKETS.len());
-        assert_eq!(slot_of_bound(0.005), Some(0));
-        assert_eq!(slot_of_bound(f64::INFINITY), Some(DURATION_BUCKETS.len()));
-        assert_eq!(slot_of_bound(0.3), None);
+        assert_eq!(slot_of_bound(DURATION_BUCKETS, 0.005), Some(0));
+        assert_eq!(
+            slot_of_bound(DURATION_BUCKETS, f64::INFINITY),
+            Some(DURATION_BUCKETS.len())
+        );
+        assert_eq!(slot_of_bound(DURATION_BUCKETS, 0.3), None);
+        // The GenAI operation duration's own bounds.
+        let genai = &crate::genai::names::DURATION_BUCKETS;
+        assert_eq!(slot_in(genai, 0.015), 1);
+        assert_eq!(slot_of_bound(genai, 81.92), Some(13));
+        assert_eq!(slot_in(genai, 100.0), genai.len());
     }
 
     fn span(n: u64) -> SpanContext {

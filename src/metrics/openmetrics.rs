@@ -8,8 +8,17 @@ use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
 
 use super::exemplars::{self, Exemplars};
 
-/// The family whose buckets carry exemplars.
-const WITH_EXEMPLARS: &str = "http_server_request_duration_seconds";
+/// The families whose buckets carry exemplars, with their bucket bounds.
+const WITH_EXEMPLARS: [(&str, &[f64]); 2] = [
+    (
+        "http_server_request_duration_seconds",
+        super::buckets::DURATION_BUCKETS,
+    ),
+    (
+        "gen_ai_client_operation_duration_seconds",
+        &crate::genai::names::DURATION_BUCKETS,
+    ),
+];
 
 /// `families` in the OpenMetrics text format, ending with `# EOF`, the server duration
 /// buckets with the exemplars of `exemplars`.
@@ -29,7 +38,10 @@ pub(crate) fn encode(families: &[MetricFamily], exemplars: Option<&Exemplars>) -
             let _ = writeln!(out, "# HELP {family_name} {}", escape(family.help(), false));
         }
         for metric in family.get_metric() {
-            let exemplars = exemplars.filter(|_| family_name == WITH_EXEMPLARS);
+            let exemplars = WITH_EXEMPLARS
+                .iter()
+                .find(|(family, _)| *family == family_name)
+                .and_then(|(_, buckets)| exemplars.map(|store| (store, *buckets)));
             family_sample(
                 &mut out,
                 family_name,
@@ -49,7 +61,7 @@ fn family_sample(
     family_name: &str,
     kind: MetricType,
     metric: &Metric,
-    exemplars: Option<&Exemplars>,
+    exemplars: Option<(&Exemplars, &[f64])>,
 ) {
     let labels = metric.get_label();
     match kind {
@@ -116,11 +128,18 @@ fn family_sample(
     }
 }
 
-/// The samples of a histogram, its buckets with the exemplars of `store`.
-fn histogram(out: &mut String, name: &str, metric: &Metric, store: Option<&Exemplars>) {
+/// The samples of a histogram, its buckets (of bounds `buckets`) with the exemplars of
+/// `store`.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    metric: &Metric,
+    exemplars: Option<(&Exemplars, &[f64])>,
+) {
     let labels = metric.get_label();
     let h = metric.get_histogram();
-    let slots = store.and_then(|store| {
+    let buckets = exemplars.map_or(&[][..], |(_, b)| b);
+    let slots = exemplars.and_then(|(store, _)| {
         store.of_series(exemplars::series_of(
             labels.iter().map(|l| (l.name(), l.value())),
         ))
@@ -133,7 +152,7 @@ fn histogram(out: &mut String, name: &str, metric: &Metric, store: Option<&Exemp
         let le = float(bound);
         let exemplar = slots
             .as_ref()
-            .and_then(|s| exemplars::slot_of_bound(bound).and_then(|i| s[i]));
+            .and_then(|s| exemplars::slot_of_bound(buckets, bound).and_then(|i| s[i]));
         #[allow(clippy::cast_precision_loss, reason = "a bucket count")]
         let count = b.cumulative_count() as f64;
         line(out, &bucket, labels, Some(("le", &le)), count);

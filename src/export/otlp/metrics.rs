@@ -109,9 +109,11 @@ fn data_points(request: &ExportMetricsServiceRequest) -> u64 {
         .sum()
 }
 
-/// Adds to each point of the crate's server duration histogram the exemplars of its series
-/// recorded in `exemplars` within the point's window (from its start to its collection).
+/// Adds to each point of the crate's server duration histogram and of its GenAI operation
+/// duration the exemplars of its series recorded in `exemplars` within the point's window
+/// (from its start to its collection).
 fn attach_exemplars(request: &mut ExportMetricsServiceRequest, exemplars: &Exemplars) {
+    use crate::genai::names as genai;
     use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
     let ours = request
         .resource_metrics
@@ -120,14 +122,15 @@ fn attach_exemplars(request: &mut ExportMetricsServiceRequest, exemplars: &Exemp
         .filter(|s| {
             s.scope
                 .as_ref()
-                .is_some_and(|s| s.name == crate::installed::SCOPE)
+                .is_some_and(|s| s.name == crate::installed::SCOPE || s.name == genai::SCOPE)
         });
     for scope in ours {
         for m in &mut scope.metrics {
             let Some(metric::Data::Histogram(histogram)) = &mut m.data else {
                 continue;
             };
-            if m.name != HTTP_SERVER_REQUEST_DURATION {
+            if m.name != HTTP_SERVER_REQUEST_DURATION && m.name != genai::CLIENT_OPERATION_DURATION
+            {
                 continue;
             }
             for point in &mut histogram.data_points {
@@ -278,6 +281,32 @@ mod tests {
         let mut before = request(crate::installed::SCOPE, DURATION, "/unit/window", (0, 1));
         attach_exemplars(&mut before, &exemplars);
         assert!(exemplars_of(&before).is_empty());
+    }
+
+    #[test]
+    fn the_genai_operation_duration_of_its_scope_gets_its_exemplars_too() {
+        use crate::genai::names;
+        let exemplars = Exemplars::new();
+        let sc = record(&exemplars, "/unit/genai", 0.3);
+        let mut genai = request(
+            names::SCOPE,
+            names::CLIENT_OPERATION_DURATION,
+            "/unit/genai",
+            (0, u64::MAX),
+        );
+        attach_exemplars(&mut genai, &exemplars);
+        let got = exemplars_of(&genai);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].trace_id, sc.trace_id().to_bytes().to_vec());
+        // Not the token histogram of the same scope.
+        let mut tokens = request(
+            names::SCOPE,
+            names::CLIENT_TOKEN_USAGE,
+            "/unit/genai",
+            (0, u64::MAX),
+        );
+        attach_exemplars(&mut tokens, &exemplars);
+        assert!(exemplars_of(&tokens).is_empty());
     }
 
     #[test]
