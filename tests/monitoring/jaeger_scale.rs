@@ -95,7 +95,9 @@ fn configs() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn validate(jaeger: &Path, config: &str) -> Output {
+/// `binary validate --config=<config in a temporary file>` (Jaeger's and otelcol-lb's
+/// subcommand alike).
+pub(crate) fn validate(jaeger: &Path, config: &str) -> Output {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config).expect("write config");
@@ -106,7 +108,7 @@ fn validate(jaeger: &Path, config: &str) -> Output {
         .unwrap_or_else(|e| panic!("run {} validate: {e}", jaeger.display()))
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -18,12 +18,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 
-use crate::jaeger_scale::{read, replace_n, traces_dir};
+use crate::jaeger_scale::{read, replace_n, text, traces_dir, validate};
 use crate::support::{
     self,
     daemon::Daemon,
@@ -38,25 +37,6 @@ const TRACES: usize = 60;
 
 fn shipped() -> String {
     read(&traces_dir().join("otel-lb-config.yaml"))
-}
-
-fn validate(binary: &Path, config: &str) -> Output {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, config).expect("write config");
-    Command::new(binary)
-        .arg("validate")
-        .arg(format!("--config={}", path.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("run {} validate: {e}", binary.display()))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
