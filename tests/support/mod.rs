@@ -6,6 +6,7 @@ pub mod exposition;
 pub mod fake_openai;
 pub mod fault;
 pub mod genai_peer;
+pub mod grpc_echo;
 pub mod http;
 pub mod jaeger;
 pub mod lines;
