@@ -202,6 +202,8 @@ mod export;
 pub mod fuzz;
 #[allow(clippy::module_name_repetitions)]
 pub mod genai;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 mod guard;
 pub mod http;
 mod init;

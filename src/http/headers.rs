@@ -393,3 +393,25 @@ mod properties {
         }
     }
 }
+
+/// The request headers as the propagators see them, every value of a repeated header
+/// included (two `traceparent` headers are invalid; `tracestate` headers are combined).
+pub(crate) struct IncomingHeaders<'a>(pub(crate) &'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for IncomingHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key)?.to_str().ok()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = self.0.get_all(key).iter().peekable();
+        values.peek()?;
+        // A value that is not visible ASCII is kept as an empty string, so that a bad second
+        // `traceparent` still counts as a second one.
+        Some(values.map(|v| v.to_str().unwrap_or("")).collect())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}

@@ -125,7 +125,7 @@ impl<S> Otel<S> {
         if headers.contains_key(&headers::TRACEPARENT) || headers.contains_key(&headers::BAGGAGE) {
             self.settings
                 .propagator()
-                .extract(&IncomingHeaders(headers))
+                .extract(&headers::IncomingHeaders(headers))
         } else {
             Context::current()
         }
@@ -175,26 +175,4 @@ fn client_address<B>(req: &Request<B>) -> Option<String> {
         return Some(info.0.ip().to_string());
     }
     None
-}
-
-/// The request headers as the propagators see them, every value of a repeated header
-/// included (two `traceparent` headers are invalid; `tracestate` headers are combined).
-struct IncomingHeaders<'a>(&'a http::HeaderMap);
-
-impl opentelemetry::propagation::Extractor for IncomingHeaders<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key)?.to_str().ok()
-    }
-
-    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let mut values = self.0.get_all(key).iter().peekable();
-        values.peek()?;
-        // A value that is not visible ASCII is kept as an empty string, so that a bad second
-        // `traceparent` still counts as a second one.
-        Some(values.map(|v| v.to_str().unwrap_or("")).collect())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
 }
