@@ -226,7 +226,7 @@ fn every_alert_routes_to_the_receiver_of_its_severity() {
     };
 
     let rules = rules();
-    assert_eq!(rules.len(), 58);
+    assert_eq!(rules.len(), 61);
     for rule in &rules {
         let expected = match (rule.alert.as_str(), rule.labels["severity"].as_str()) {
             ("Watchdog", _) => "null",
@@ -480,6 +480,16 @@ fn inhibition_mutes_only_the_matching_alerts_in_a_real_alertmanager() {
         ("pod", "reflex-layer-6c5d7f9b8-q7w2e"),
         ("container", "reflex-layer"),
     ];
+    let grpc_search = [
+        prod,
+        ("service", "retriever-arm"),
+        ("rpc_method", "octollm.retriever.v1.Retriever/Search"),
+    ];
+    let grpc_index = [
+        prod,
+        ("service", "retriever-arm"),
+        ("rpc_method", "octollm.retriever.v1.Retriever/Index"),
+    ];
     let posted: Vec<Vec<String>> = vec![
         alert_args(
             &rules,
@@ -516,6 +526,9 @@ fn inhibition_mutes_only_the_matching_alerts_in_a_real_alertmanager() {
             "TelemetrySpansDropped",
             &[prod, ("service", "planner-arm")],
         ),
+        alert_args(&rules, "GrpcHighErrorRate", &grpc_search),
+        alert_args(&rules, "GrpcElevatedErrorRate", &grpc_search),
+        alert_args(&rules, "GrpcElevatedErrorRate", &grpc_index),
         alert_args(&rules, "PodCrashLoopBackOff", &crash_pod),
         alert_args(&rules, "FrequentPodRestarts", &crash_pod),
         alert_args(&rules, "FrequentPodRestarts", &other_pod),
@@ -530,7 +543,7 @@ fn inhibition_mutes_only_the_matching_alerts_in_a_real_alertmanager() {
         assert!(ok, "amtool alert add {labels:?} failed:\n{stdout}{stderr}");
     }
 
-    // Poll until every alert is stored and the four expected targets are inhibited:
+    // Poll until every alert is stored and the five expected targets are inhibited:
     // at most 50 attempts and 15 seconds.
     let started = Instant::now();
     let mut alerts: Vec<Value> = Vec::new();
@@ -542,7 +555,7 @@ fn inhibition_mutes_only_the_matching_alerts_in_a_real_alertmanager() {
                 .iter()
                 .filter(|a| !inhibited_by(a).is_empty())
                 .count();
-            if alerts.len() == posted.len() && inhibited >= 4 {
+            if alerts.len() == posted.len() && inhibited >= 5 {
                 break;
             }
         }
@@ -607,6 +620,21 @@ fn inhibition_mutes_only_the_matching_alerts_in_a_real_alertmanager() {
             ("alertname", "HighRequestLatency"),
             ("service", "orchestrator"),
         ],
+    ));
+
+    // The gRPC pair matches on the method as well: another method of the service stays active.
+    let grpc_high = find(&alerts, &[("alertname", "GrpcHighErrorRate")]);
+    assert_active(grpc_high);
+    assert_muted(
+        find(
+            &alerts,
+            &[("alertname", "GrpcElevatedErrorRate"), grpc_search[2]],
+        ),
+        grpc_high,
+    );
+    assert_active(find(
+        &alerts,
+        &[("alertname", "GrpcElevatedErrorRate"), grpc_index[2]],
     ));
 
     // ServiceDown mutes the alerts derived from the same service's metrics.
