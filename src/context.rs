@@ -53,3 +53,16 @@ pub(crate) fn forward_request_id(cx: &opentelemetry::Context, headers: &mut http
 pub(crate) fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
+
+/// The parent of a span the crate starts for the caller (a model call, an outgoing gRPC call):
+/// the current `tracing` span's context when there is one, else the current OpenTelemetry
+/// context.
+pub(crate) fn parent() -> opentelemetry::Context {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::Span::current();
+    if span.is_none() {
+        opentelemetry::Context::current()
+    } else {
+        span.context()
+    }
+}

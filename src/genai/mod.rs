@@ -54,7 +54,6 @@ use std::time::Instant;
 use opentelemetry::metrics::{Histogram, Meter, MeterProvider};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 pub use crate::config::CaptureContent;
 
@@ -477,9 +476,7 @@ impl CallBuilder {
             Side::Server => SpanKind::Server,
             Side::Tool => SpanKind::Internal,
         };
-        let parent = self
-            .parent
-            .unwrap_or_else(|| tracing::Span::current().context());
+        let parent = self.parent.unwrap_or_else(crate::context::parent);
         let span = inner.tracer.build_with_context(
             inner
                 .tracer

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context as TaskContext, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -13,9 +13,10 @@ use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::names::{self, CANCELLED, CODES, UNAVAILABLE, UNIMPLEMENTED, UNKNOWN};
+use super::names::{
+    self, CANCELLED, CODES, DEADLINE_EXCEEDED, UNAVAILABLE, UNIMPLEMENTED, UNKNOWN,
+};
 use super::Settings;
 use crate::http::headers::IncomingHeaders;
 use crate::propagation::SharedPropagator;
@@ -38,6 +39,9 @@ pub(crate) struct Call {
     listed: bool,
     server: Option<(String, u16)>,
     duration: Option<Histogram<f64>>,
+    /// The client's deadline (`grpc-timeout`): a call that fails at or after it has
+    /// `DEADLINE_EXCEEDED`, whatever error the transport gave.
+    deadline: Option<Duration>,
     done: bool,
 }
 
@@ -120,6 +124,21 @@ fn status_of(headers: &HeaderMap) -> Option<usize> {
             .filter(|code| *code < CODES.len())
             .unwrap_or(UNKNOWN),
     )
+}
+
+/// A `grpc-timeout` value (`<digits><unit>`, unit one of `H M S m u n`).
+pub(super) fn grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The tower service of the server layer.
@@ -220,6 +239,7 @@ fn start_call(
         original,
         server,
         duration,
+        deadline: None,
         done: false,
     }
 }
@@ -292,7 +312,7 @@ impl<S> ClientService<S> {
                 (host.trim_matches(['[', ']']).to_owned(), port)
             })
             .or_else(|| self.server.clone());
-        let parent = tracing::Span::current().context();
+        let parent = crate::context::parent();
         let call = start_call(
             &self.settings,
             (Side::Client, self.duration.clone()),
@@ -302,6 +322,11 @@ impl<S> ClientService<S> {
             &parent,
         );
         crate::propagation::inject(&*self.propagator, &call.cx, req.headers_mut());
+        let mut call = call;
+        call.deadline = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| grpc_timeout(v.to_str().ok()?));
         Some(call)
     }
 }
@@ -365,7 +390,9 @@ where
             }
             Err(e) => {
                 if let Some(c) = call.as_mut() {
+                    let past_deadline = c.deadline.is_some_and(|d| c.start.elapsed() >= d);
                     c.finish(match c.side {
+                        Side::Client if past_deadline => DEADLINE_EXCEEDED,
                         Side::Client => UNAVAILABLE,
                         Side::Server => UNKNOWN,
                     });

@@ -11,7 +11,7 @@
 //!     .connect()
 //!     .await?;
 //! let channel = tower::ServiceBuilder::new()
-//!     .layer(octollm_telemetry::grpc::client_layer())
+//!     .layer(octollm_telemetry::grpc::client_layer().server("127.0.0.1", 50051))
 //!     .service(channel);
 //! # let _ = (server, channel); Ok(()) }
 //! ```
@@ -202,8 +202,9 @@ pub struct GrpcClientLayer {
 impl GrpcClientLayer {
     builder_methods!();
 
-    /// `server.address` and `server.port` of the channel's endpoint, when the requests do
-    /// not carry them in their URI (they do with tonic's generated clients).
+    /// `server.address` and `server.port` of the channel's endpoint (required by the
+    /// conventions). Requests through a tonic `Channel` carry only the method's path, so give
+    /// the endpoint's host and port here; a request URI with a host wins.
     #[must_use]
     pub fn server(mut self, address: impl Into<String>, port: u16) -> Self {
         self.server = Some((address.into(), port));

@@ -56,6 +56,8 @@ pub const CODES: [&str; 17] = [
 pub(crate) const CANCELLED: usize = 1;
 /// `UNKNOWN`: no status where one must be, or a body error.
 pub(crate) const UNKNOWN: usize = 2;
+/// `DEADLINE_EXCEEDED`: the client's deadline passed.
+pub(crate) const DEADLINE_EXCEEDED: usize = 4;
 /// `UNIMPLEMENTED`.
 pub(crate) const UNIMPLEMENTED: usize = 12;
 /// `UNAVAILABLE`: the client could not reach the server.
@@ -92,6 +94,7 @@ mod tests {
         assert_eq!(CODES[CANCELLED], "CANCELLED");
         assert_eq!(CODES[UNKNOWN], "UNKNOWN");
         assert_eq!(CODES[UNIMPLEMENTED], "UNIMPLEMENTED");
+        assert_eq!(CODES[DEADLINE_EXCEEDED], "DEADLINE_EXCEEDED");
         assert_eq!(CODES[UNAVAILABLE], "UNAVAILABLE");
     }
 }

@@ -336,3 +336,22 @@ async fn the_client_injects_its_span_and_errors_on_every_non_ok_code() {
         .all(|(name, labels, _)| name == names::CLIENT_DURATION
             && labels.contains(&"server.address=echo.internal".to_owned())));
 }
+
+#[test]
+fn grpc_timeout_values_are_read_in_every_unit() {
+    use std::time::Duration;
+    for (value, expected) in [
+        ("2H", Some(Duration::from_secs(7200))),
+        ("3M", Some(Duration::from_secs(180))),
+        ("200m", Some(Duration::from_millis(200))),
+        ("5S", Some(Duration::from_secs(5))),
+        ("7u", Some(Duration::from_micros(7))),
+        ("9n", Some(Duration::from_nanos(9))),
+        ("", None),
+        ("m", None),
+        ("10x", None),
+        ("-1S", None),
+    ] {
+        assert_eq!(call::grpc_timeout(value), expected, "{value:?}");
+    }
+}
