@@ -14,10 +14,10 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
-use super::names::{
+use crate::grpc::names::{
     self, CANCELLED, CODES, DEADLINE_EXCEEDED, UNAVAILABLE, UNIMPLEMENTED, UNKNOWN,
 };
-use super::Settings;
+use crate::grpc::settings::Settings;
 use crate::http::headers::IncomingHeaders;
 use crate::propagation::SharedPropagator;
 
@@ -54,6 +54,15 @@ impl std::fmt::Debug for Call {
 }
 
 impl Call {
+    /// The span's name: the method, or `grpc` for one reported as `_OTHER`.
+    fn span_name(&self) -> String {
+        if self.original.is_some() {
+            names::OTHER_SPAN_NAME.to_owned()
+        } else {
+            self.method.clone()
+        }
+    }
+
     /// Ends the call with status `code` (at most once).
     fn finish(&mut self, code: usize) {
         if std::mem::replace(&mut self.done, true) {
@@ -181,7 +190,8 @@ impl<S> ServerService<S> {
         } else {
             Context::current()
         };
-        let call = start_call(
+        let request_id = crate::http::headers::request_id(req);
+        let mut call = start_call(
             &self.settings,
             (Side::Server, self.duration.clone()),
             method,
@@ -189,6 +199,13 @@ impl<S> ServerService<S> {
             None,
             &parent,
         );
+        // The request id and span name of the log lines written while the call is handled,
+        // as the HTTP layer keeps them.
+        let span_name = call.span_name();
+        call.cx = call.cx.with_value(crate::context::RequestContext {
+            id: crate::context::RequestId(request_id.to_str().unwrap_or_default().into()),
+            span_name: span_name.into(),
+        });
         req.extensions_mut().insert(call.cx.clone());
         Some(call)
     }
@@ -322,6 +339,7 @@ impl<S> ClientService<S> {
             &parent,
         );
         crate::propagation::inject(&*self.propagator, &call.cx, req.headers_mut());
+        crate::context::forward_request_id(&parent, req.headers_mut());
         let mut call = call;
         call.deadline = req
             .headers()

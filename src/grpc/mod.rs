@@ -25,20 +25,21 @@
 //! span for every code but `OK`.
 //!
 //! Metadata is never copied to the span. `grpc.health.v1.Health` calls get no span and no
-//! metric, as the HTTP layer's probes.
+//! metric, as the HTTP layer's probes. As with the HTTP layer, the server keeps the call's
+//! `x-request-id` (or a new UUID) for the log lines written while it is handled, and the client
+//! forwards the id of the request being handled.
 
 mod call;
 pub mod names;
+mod settings;
 
 use std::sync::Arc;
 
-use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use crate::installed;
-use crate::propagation::SharedPropagator;
+use settings::Settings;
 
 pub use call::{ClientService, ServerService, TracedBody};
 
@@ -58,71 +59,6 @@ pub fn client_layer() -> GrpcClientLayer {
     GrpcClientLayer {
         settings: Settings::default(),
         server: None,
-    }
-}
-
-/// What both layers take: providers and propagator (else `init`'s), the known methods.
-#[derive(Clone, Default)]
-pub(crate) struct Settings {
-    tracer: Option<SdkTracer>,
-    meter_provider: Option<SdkMeterProvider>,
-    propagator: Option<SharedPropagator>,
-    known: Option<Arc<[String]>>,
-}
-
-impl Settings {
-    fn tracer(&self) -> SdkTracer {
-        self.tracer
-            .clone()
-            .or_else(installed::tracer)
-            .unwrap_or_else(installed::noop_tracer)
-    }
-
-    fn propagator(&self) -> SharedPropagator {
-        self.propagator
-            .clone()
-            .unwrap_or_else(installed::propagator)
-    }
-
-    fn duration(&self, name: &'static str, description: &'static str) -> Option<Histogram<f64>> {
-        let meter = match &self.meter_provider {
-            Some(provider) => provider.meter(installed::SCOPE),
-            None => installed::meter()?,
-        };
-        Some(
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(description)
-                .with_boundaries(names::DURATION_BUCKETS.to_vec())
-                .build(),
-        )
-    }
-
-    /// `rpc.method` of a request path `/pkg.Service/Method`, and the original when it is not
-    /// a known method (`_OTHER`); `None` for a path that is no gRPC method.
-    fn method(&self, path: &str) -> Option<(String, Option<String>)> {
-        let method = path.strip_prefix('/')?;
-        let (service, name) = method.split_once('/')?;
-        if service.is_empty() || name.is_empty() || name.contains('/') {
-            return None;
-        }
-        match &self.known {
-            Some(known) if !known.iter().any(|k| k == method) => {
-                Some((names::OTHER.to_owned(), Some(method.to_owned())))
-            }
-            _ => Some((method.to_owned(), None)),
-        }
-    }
-
-    fn with_providers(
-        mut self,
-        tracer_provider: &SdkTracerProvider,
-        meter_provider: &SdkMeterProvider,
-    ) -> Self {
-        self.tracer = Some(installed::scoped_tracer(tracer_provider));
-        self.meter_provider = Some(meter_provider.clone());
-        self
     }
 }
 

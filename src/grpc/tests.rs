@@ -355,3 +355,66 @@ fn grpc_timeout_values_are_read_in_every_unit() {
         assert_eq!(call::grpc_timeout(value), expected, "{value:?}");
     }
 }
+
+#[tokio::test]
+async fn the_request_id_is_kept_for_the_handler_and_forwarded_by_the_client() {
+    let p = Pipeline::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = std::sync::Arc::clone(&seen);
+    let mut server = layer()
+        .providers(&p.tracer_provider, &p.meter_provider)
+        .layer(tower::service_fn(move |req: Request<()>| {
+            seen2.lock().unwrap().push((
+                crate::context::RequestId::current().map(|id| id.as_str().to_owned()),
+                req.headers().get("x-request-id").cloned(),
+            ));
+            async move { Ok::<_, Infallible>(answer(Answer::Only(0))) }
+        }));
+    for given in [Some("req-42"), None] {
+        let mut request = Request::post("/octollm.test.v1.Echo/Get").body(()).unwrap();
+        if let Some(id) = given {
+            request
+                .headers_mut()
+                .insert("x-request-id", HeaderValue::from_static(id));
+        }
+        server.ready().await.unwrap().call(request).await.unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0].0.as_deref(), Some("req-42"));
+    let generated = seen[1].0.clone().expect("a generated id");
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    assert_eq!(
+        seen[1].1.as_ref().map(|v| v.to_str().unwrap().to_owned()),
+        Some(generated),
+        "set on the request for the handler"
+    );
+
+    // A call made while handling a request carries its id on.
+    let forwarded = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let forwarded2 = std::sync::Arc::clone(&forwarded);
+    let mut client = client_layer()
+        .providers(&p.tracer_provider, &p.meter_provider)
+        .layer(tower::service_fn(move |req: Request<()>| {
+            *forwarded2.lock().unwrap() = req.headers().get("x-request-id").cloned();
+            async move { Ok::<_, Infallible>(answer(Answer::Only(0))) }
+        }));
+    let cx = opentelemetry::Context::new().with_value(crate::context::RequestContext {
+        id: crate::context::RequestId("req-42".into()),
+        span_name: "x".into(),
+    });
+    {
+        let _attached = cx.attach();
+        let request = Request::post("/octollm.test.v1.Plans/Get")
+            .body(())
+            .unwrap();
+        client.ready().await.unwrap().call(request).await.unwrap();
+    }
+    assert_eq!(
+        forwarded
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some("req-42".to_owned())
+    );
+}

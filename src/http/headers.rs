@@ -415,3 +415,22 @@ impl opentelemetry::propagation::Extractor for IncomingHeaders<'_> {
         self.0.keys().map(http::HeaderName::as_str).collect()
     }
 }
+
+/// The incoming `x-request-id` when it is well formed, else a new UUID, also set on the
+/// request for the handler.
+pub(crate) fn request_id<B>(req: &mut http::Request<B>) -> http::HeaderValue {
+    match req.headers().get(&X_REQUEST_ID) {
+        Some(v) if valid_request_id(v.as_bytes()) => v.clone(),
+        _ => {
+            let mut buf = uuid::Uuid::encode_buffer();
+            let id = crate::context::random_uuid()
+                .hyphenated()
+                .encode_lower(&mut buf);
+            let generated = http::HeaderValue::from_str(id)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
+            req.headers_mut()
+                .insert(X_REQUEST_ID.clone(), generated.clone());
+            generated
+        }
+    }
+}

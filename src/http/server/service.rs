@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _};
 use opentelemetry::Context;
 use tower_service::Service;
@@ -73,7 +73,7 @@ where
         let start = Instant::now();
         let request = ServerRequest::read(&req, matched_route(&req));
         let parent = self.parent_context(req.headers());
-        let request_id = request_id(&mut req);
+        let request_id = headers::request_id(&mut req);
         // Visible ASCII only (checked or generated).
         let request_id_text: Arc<str> = Arc::from(request_id.to_str().unwrap_or_default());
         let name = request.span_name.clone();
@@ -128,25 +128,6 @@ impl<S> Otel<S> {
                 .extract(&headers::IncomingHeaders(headers))
         } else {
             Context::current()
-        }
-    }
-}
-
-/// The incoming `x-request-id` when it is well formed, else a new UUID, also set on the
-/// request for the handler.
-fn request_id<B>(req: &mut Request<B>) -> HeaderValue {
-    match req.headers().get(&headers::X_REQUEST_ID) {
-        Some(v) if headers::valid_request_id(v.as_bytes()) => v.clone(),
-        _ => {
-            let mut buf = uuid::Uuid::encode_buffer();
-            let id = crate::context::random_uuid()
-                .hyphenated()
-                .encode_lower(&mut buf);
-            let generated =
-                HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-            req.headers_mut()
-                .insert(headers::X_REQUEST_ID.clone(), generated.clone());
-            generated
         }
     }
 }
