@@ -147,3 +147,48 @@ fn a_sampled_model_call_is_the_exemplar_of_its_genai_duration_bucket() {
         );
     }
 }
+
+/// A sampled gRPC call through the server layer of a pipeline leaves its trace as the exemplar
+/// of its `rpc_server_call_duration_seconds` bucket, as an HTTP request does.
+#[cfg(feature = "tonic")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sampled_grpc_call_is_the_exemplar_of_its_duration_bucket() {
+    use tower::{Layer as _, Service as _};
+    let telemetry = pipeline(true);
+    let mut service = octollm_telemetry::grpc::layer()
+        .providers(
+            telemetry.tracer_provider(),
+            telemetry.meter_provider().unwrap(),
+        )
+        .propagator(telemetry.propagator())
+        .exemplars(telemetry.exemplars())
+        .layer(tower::service_fn(|_req: http::Request<()>| async {
+            // Trailers-only: an answer with its status in the headers.
+            let mut response = http::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
+            response
+                .headers_mut()
+                .insert("grpc-status", http::HeaderValue::from_static("0"));
+            Ok::<_, std::convert::Infallible>(response)
+        }));
+    let request = http::Request::post("/octollm.plans.v1.Plans/GetPlan")
+        .header("traceparent", format!("00-{FIRST}-00f067aa0ba902b7-01"))
+        .body(())
+        .unwrap();
+    tower::ServiceExt::ready(&mut service)
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap();
+    let text = telemetry
+        .encode_openmetrics()
+        .expect("served for Prometheus");
+    let marked: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("rpc_server_call_duration_seconds_bucket{"))
+        .filter(|l| l.contains(" # {trace_id=\""))
+        .collect();
+    assert_eq!(marked.len(), 1, "{text}");
+    assert!(marked[0].contains(FIRST), "{}", marked[0]);
+    assert!(marked[0].contains("rpc_method=\"octollm.plans.v1.Plans/GetPlan\""));
+}

@@ -5,6 +5,8 @@
 //! status where gRPC put it (the trailers, for every stream and every successful call), cover
 //! the whole call, and the duration metrics of both sides have the same outcome.
 
+#![cfg(feature = "tonic")]
+
 mod support;
 
 use std::time::Duration;

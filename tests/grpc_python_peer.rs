@@ -308,119 +308,124 @@ async fn tonic_client_to_python_server() {
 
 // === with the crate's layers ===
 
-struct Ours {
-    spans: opentelemetry_sdk::trace::InMemorySpanExporter,
-    tracer_provider: opentelemetry_sdk::trace::SdkTracerProvider,
-    meter_provider: opentelemetry_sdk::metrics::SdkMeterProvider,
-}
+#[cfg(feature = "tonic")]
+mod with_our_layers {
+    use super::*;
 
-fn ours() -> Ours {
-    let spans = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-    Ours {
-        tracer_provider: opentelemetry_sdk::trace::SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .build(),
-        meter_provider: opentelemetry_sdk::metrics::SdkMeterProvider::default(),
-        spans,
+    struct Ours {
+        spans: opentelemetry_sdk::trace::InMemorySpanExporter,
+        tracer_provider: opentelemetry_sdk::trace::SdkTracerProvider,
+        meter_provider: opentelemetry_sdk::metrics::SdkMeterProvider,
     }
-}
 
-fn w3c() -> std::sync::Arc<dyn opentelemetry::propagation::TextMapPropagator + Send + Sync> {
-    std::sync::Arc::new(opentelemetry_sdk::propagation::TraceContextPropagator::new())
-}
-
-/// The Python client (instrumented) calls our server layer: our server span is a child of
-/// the Python client span, in the trace of the Python caller's context.
-#[tokio::test(flavor = "multi_thread")]
-async fn python_client_to_our_server_layer() {
-    if !python_ready() {
-        return;
+    fn ours() -> Ours {
+        let spans = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+        Ours {
+            tracer_provider: opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_simple_exporter(spans.clone())
+                .build(),
+            meter_provider: opentelemetry_sdk::metrics::SdkMeterProvider::default(),
+            spans,
+        }
     }
-    let ours = ours();
-    let server = grpc_echo::serve(
-        octollm_telemetry::grpc::layer()
-            .providers(&ours.tracer_provider, &ours.meter_provider)
-            .propagator(w3c()),
-    )
-    .await;
-    let report = python_client(&server.addr.to_string(), "k", Some(&traceparent())).await;
-    assert_eq!(report.outcome["code"], "OK", "{report:?}");
-    let [python_span] = &report.spans[..] else {
-        panic!("one client span: {report:?}")
-    };
-    server.shutdown().await;
-    let spans = ours.spans.get_finished_spans().unwrap();
-    let [span] = &spans[..] else {
-        panic!("one server span of ours: {spans:?}")
-    };
-    assert_eq!(span.name, GET_NAME.trim_start_matches('/'));
-    assert_eq!(span.span_kind, opentelemetry::trace::SpanKind::Server);
-    assert_eq!(span.span_context.trace_id().to_string(), TRACE_ID);
-    assert_eq!(
-        span.parent_span_id.to_string(),
-        python_span.span_id,
-        "our server span's parent is the Python client span"
-    );
-}
 
-/// Our client layer calls the Python server (instrumented) inside a span of ours: the Python
-/// server span continues our trace, its parent our client span.
-#[tokio::test(flavor = "multi_thread")]
-async fn our_client_layer_to_python_server() {
-    use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
-    if !python_ready() {
-        return;
+    fn w3c() -> std::sync::Arc<dyn opentelemetry::propagation::TextMapPropagator + Send + Sync> {
+        std::sync::Arc::new(opentelemetry_sdk::propagation::TraceContextPropagator::new())
     }
-    let python = tokio::task::spawn_blocking(PythonServer::start)
-        .await
-        .unwrap();
-    let port: u16 = python.target.rsplit(':').next().unwrap().parse().unwrap();
-    let ours = ours();
-    let channel = Channel::from_shared(python.uri())
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect to the Python server");
-    let channel = tower::ServiceBuilder::new()
-        .layer(
-            octollm_telemetry::grpc::client_layer()
+
+    /// The Python client (instrumented) calls our server layer: our server span is a child of
+    /// the Python client span, in the trace of the Python caller's context.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn python_client_to_our_server_layer() {
+        if !python_ready() {
+            return;
+        }
+        let ours = ours();
+        let server = grpc_echo::serve(
+            octollm_telemetry::grpc::layer()
                 .providers(&ours.tracer_provider, &ours.meter_provider)
-                .propagator(w3c())
-                .server("127.0.0.1", port),
+                .propagator(w3c()),
         )
-        .service(channel);
-    let mut client = EchoClient::new(channel);
-    let root = ours.tracer_provider.tracer("caller").start("caller");
-    let cx = opentelemetry::Context::current_with_span(root);
-    {
-        let _attached = cx.clone().attach();
-        assert_eq!(client.get("k").await.unwrap(), grpc_echo::get_value("k"));
+        .await;
+        let report = python_client(&server.addr.to_string(), "k", Some(&traceparent())).await;
+        assert_eq!(report.outcome["code"], "OK", "{report:?}");
+        let [python_span] = &report.spans[..] else {
+            panic!("one client span: {report:?}")
+        };
+        server.shutdown().await;
+        let spans = ours.spans.get_finished_spans().unwrap();
+        let [span] = &spans[..] else {
+            panic!("one server span of ours: {spans:?}")
+        };
+        assert_eq!(span.name, GET_NAME.trim_start_matches('/'));
+        assert_eq!(span.span_kind, opentelemetry::trace::SpanKind::Server);
+        assert_eq!(span.span_context.trace_id().to_string(), TRACE_ID);
+        assert_eq!(
+            span.parent_span_id.to_string(),
+            python_span.span_id,
+            "our server span's parent is the Python client span"
+        );
     }
-    cx.span().end();
-    let report = tokio::task::spawn_blocking(move || python.stop())
-        .await
-        .unwrap();
-    let spans = ours.spans.get_finished_spans().unwrap();
-    let client_span = spans
-        .iter()
-        .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Client)
-        .expect("our client span");
-    let [server] = &report
-        .spans
-        .iter()
-        .filter(|s| s.kind == "SERVER")
-        .collect::<Vec<_>>()[..]
-    else {
-        panic!("one Python server span: {report:?}")
-    };
-    assert_eq!(
-        server.trace_id,
-        client_span.span_context.trace_id().to_string(),
-        "one trace id across the hops"
-    );
-    assert_eq!(
-        server.parent_span_id.as_deref(),
-        Some(client_span.span_context.span_id().to_string().as_str()),
-        "the Python server span's parent is our client span"
-    );
+
+    /// Our client layer calls the Python server (instrumented) inside a span of ours: the Python
+    /// server span continues our trace, its parent our client span.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn our_client_layer_to_python_server() {
+        use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+        if !python_ready() {
+            return;
+        }
+        let python = tokio::task::spawn_blocking(PythonServer::start)
+            .await
+            .unwrap();
+        let port: u16 = python.target.rsplit(':').next().unwrap().parse().unwrap();
+        let ours = ours();
+        let channel = Channel::from_shared(python.uri())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the Python server");
+        let channel = tower::ServiceBuilder::new()
+            .layer(
+                octollm_telemetry::grpc::client_layer()
+                    .providers(&ours.tracer_provider, &ours.meter_provider)
+                    .propagator(w3c())
+                    .server("127.0.0.1", port),
+            )
+            .service(channel);
+        let mut client = EchoClient::new(channel);
+        let root = ours.tracer_provider.tracer("caller").start("caller");
+        let cx = opentelemetry::Context::current_with_span(root);
+        {
+            let _attached = cx.clone().attach();
+            assert_eq!(client.get("k").await.unwrap(), grpc_echo::get_value("k"));
+        }
+        cx.span().end();
+        let report = tokio::task::spawn_blocking(move || python.stop())
+            .await
+            .unwrap();
+        let spans = ours.spans.get_finished_spans().unwrap();
+        let client_span = spans
+            .iter()
+            .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Client)
+            .expect("our client span");
+        let [server] = &report
+            .spans
+            .iter()
+            .filter(|s| s.kind == "SERVER")
+            .collect::<Vec<_>>()[..]
+        else {
+            panic!("one Python server span: {report:?}")
+        };
+        assert_eq!(
+            server.trace_id,
+            client_span.span_context.trace_id().to_string(),
+            "one trace id across the hops"
+        );
+        assert_eq!(
+            server.parent_span_id.as_deref(),
+            Some(client_span.span_context.span_id().to_string().as_str()),
+            "the Python server span's parent is our client span"
+        );
+    }
 }

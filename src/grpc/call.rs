@@ -39,6 +39,7 @@ pub(crate) struct Call {
     listed: bool,
     server: Option<(String, u16)>,
     duration: Option<Histogram<f64>>,
+    exemplars: Option<crate::metrics::Exemplars>,
     /// The client's deadline (`grpc-timeout`): a call that fails at or after it has
     /// `DEADLINE_EXCEEDED`, whatever error the transport gave.
     deadline: Option<Duration>,
@@ -110,6 +111,15 @@ impl Call {
                 attributes.push(KeyValue::new(names::SERVER_PORT, i64::from(*port)));
             }
             duration.record(seconds, &attributes);
+            if let Some(store) = &self.exemplars {
+                // The RPC buckets are the HTTP ones.
+                store.record_in(
+                    crate::metrics::DURATION_BUCKETS,
+                    &attributes,
+                    seconds,
+                    span.span_context(),
+                );
+            }
         }
         span.end();
     }
@@ -257,6 +267,7 @@ fn start_call(
         server,
         duration,
         deadline: None,
+        exemplars: settings.exemplars(),
         done: false,
     }
 }

@@ -78,6 +78,15 @@ macro_rules! builder_methods {
             self
         }
 
+        /// Exemplars of the duration histogram (the last sampled call per series and bucket)
+        /// kept in this store (a pipeline's, [`Telemetry::exemplars`](crate::Telemetry::exemplars)),
+        /// or none; by default `init`'s when the meter is `init`'s.
+        #[must_use]
+        pub fn exemplars(mut self, store: Option<crate::metrics::Exemplars>) -> Self {
+            self.settings.exemplars = Some(store);
+            self
+        }
+
         /// Trace context read and written with this propagator instead of `init`'s.
         #[must_use]
         pub fn propagator(

@@ -17,6 +17,12 @@ pub(crate) struct Settings {
     pub(crate) meter_provider: Option<SdkMeterProvider>,
     pub(crate) propagator: Option<SharedPropagator>,
     pub(crate) known: Option<Arc<[String]>>,
+    /// The exemplar store given in code (`Some(None)`: none); else the one `init` installed.
+    #[allow(
+        clippy::option_option,
+        reason = "not given, given as none, given a store"
+    )]
+    pub(crate) exemplars: Option<Option<crate::metrics::Exemplars>>,
 }
 
 impl Settings {
@@ -25,6 +31,15 @@ impl Settings {
             .clone()
             .or_else(installed::tracer)
             .unwrap_or_else(installed::noop_tracer)
+    }
+
+    /// The exemplar store: the one given, else `init`'s when the meter is `init`'s too.
+    pub(crate) fn exemplars(&self) -> Option<crate::metrics::Exemplars> {
+        match &self.exemplars {
+            Some(given) => given.clone(),
+            None if self.meter_provider.is_none() => installed::exemplars(),
+            None => None,
+        }
     }
 
     pub(crate) fn propagator(&self) -> SharedPropagator {

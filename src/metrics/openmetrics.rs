@@ -9,7 +9,15 @@ use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
 use super::exemplars::{self, Exemplars};
 
 /// The families whose buckets carry exemplars, with their bucket bounds.
-const WITH_EXEMPLARS: [(&str, &[f64]); 2] = [
+const WITH_EXEMPLARS: [(&str, &[f64]); 4] = [
+    (
+        "rpc_server_call_duration_seconds",
+        super::buckets::DURATION_BUCKETS,
+    ),
+    (
+        "rpc_client_call_duration_seconds",
+        super::buckets::DURATION_BUCKETS,
+    ),
     (
         "http_server_request_duration_seconds",
         super::buckets::DURATION_BUCKETS,

@@ -114,7 +114,9 @@ fn data_points(request: &ExportMetricsServiceRequest) -> u64 {
 /// (from its start to its collection).
 fn attach_exemplars(request: &mut ExportMetricsServiceRequest, exemplars: &Exemplars) {
     use crate::genai::names as genai;
-    use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
+    use opentelemetry_semantic_conventions::metric::{
+        HTTP_SERVER_REQUEST_DURATION, RPC_CLIENT_CALL_DURATION, RPC_SERVER_CALL_DURATION,
+    };
     let ours = request
         .resource_metrics
         .iter_mut()
@@ -129,7 +131,13 @@ fn attach_exemplars(request: &mut ExportMetricsServiceRequest, exemplars: &Exemp
             let Some(metric::Data::Histogram(histogram)) = &mut m.data else {
                 continue;
             };
-            if m.name != HTTP_SERVER_REQUEST_DURATION && m.name != genai::CLIENT_OPERATION_DURATION
+            if ![
+                HTTP_SERVER_REQUEST_DURATION,
+                genai::CLIENT_OPERATION_DURATION,
+                RPC_SERVER_CALL_DURATION,
+                RPC_CLIENT_CALL_DURATION,
+            ]
+            .contains(&m.name.as_str())
             {
                 continue;
             }
