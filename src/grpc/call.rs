@@ -201,6 +201,7 @@ impl<S> ServerService<S> {
             Context::current()
         };
         let request_id = crate::http::headers::request_id(req);
+        let metadata = self.settings.metadata_attributes(req.headers());
         let mut call = start_call(
             &self.settings,
             (Side::Server, self.duration.clone()),
@@ -216,6 +217,9 @@ impl<S> ServerService<S> {
             id: crate::context::RequestId(request_id.to_str().unwrap_or_default().into()),
             span_name: span_name.into(),
         });
+        if !metadata.is_empty() {
+            call.cx.span().set_attributes(metadata);
+        }
         req.extensions_mut().insert(call.cx.clone());
         Some(call)
     }
@@ -349,6 +353,10 @@ impl<S> ClientService<S> {
             server,
             &parent,
         );
+        let metadata = self.settings.metadata_attributes(req.headers());
+        if !metadata.is_empty() {
+            call.cx.span().set_attributes(metadata);
+        }
         crate::propagation::inject(&*self.propagator, &call.cx, req.headers_mut());
         crate::context::forward_request_id(&parent, req.headers_mut());
         let mut call = call;

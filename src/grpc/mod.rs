@@ -24,7 +24,8 @@
 //! `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`); the client
 //! span for every code but `OK`.
 //!
-//! Metadata is never copied to the span. `grpc.health.v1.Health` calls get no span and no
+//! Metadata is not copied to the span unless listed with `.metadata([..])`, and never a
+//! credential. `grpc.health.v1.Health` calls get no span and no
 //! metric, as the HTTP layer's probes. As with the HTTP layer, the server keeps the call's
 //! `x-request-id` (or a new UUID) for the log lines written while it is handled, and the client
 //! forwards the id of the request being handled.
@@ -94,6 +95,26 @@ macro_rules! builder_methods {
             propagator: impl Into<Arc<dyn TextMapPropagator + Send + Sync>>,
         ) -> Self {
             self.settings.propagator = Some(propagator.into());
+            self
+        }
+
+        /// Request metadata copied to the span as `rpc.request.metadata.<key>` (string
+        /// arrays): none by default. Keys are matched without case; credentials
+        /// ([`names::NEVER_COPIED`]: `authorization`, `cookie`, …) and keys that are not valid
+        /// metadata names are left out whatever the list says.
+        #[must_use]
+        pub fn metadata<I, K>(mut self, keys: I) -> Self
+        where
+            I: IntoIterator<Item = K>,
+            K: AsRef<str>,
+        {
+            self.settings.metadata = keys
+                .into_iter()
+                .filter_map(|k| {
+                    http::HeaderName::from_bytes(k.as_ref().to_ascii_lowercase().as_bytes()).ok()
+                })
+                .filter(|k| !names::NEVER_COPIED.contains(&k.as_str()))
+                .collect();
             self
         }
 

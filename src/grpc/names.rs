@@ -2,6 +2,18 @@
 //! candidate). The status key is announced to become `rpc.status_code`: that is a change of
 //! [`STATUS_CODE`] only.
 
+/// `rpc.request.metadata.<key>` (string array), for the metadata keys a layer is told to
+/// copy ([`crate::grpc::GrpcLayer::metadata`]).
+pub const REQUEST_METADATA_PREFIX: &str = "rpc.request.metadata.";
+/// Metadata never copied to a span, whatever a layer is told: credentials.
+pub const NEVER_COPIED: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
+
 /// `rpc.system.name`, always [`SYSTEM`].
 pub const SYSTEM_NAME: &str = "rpc.system.name";
 /// The value of [`SYSTEM_NAME`].

@@ -17,6 +17,8 @@ pub(crate) struct Settings {
     pub(crate) meter_provider: Option<SdkMeterProvider>,
     pub(crate) propagator: Option<SharedPropagator>,
     pub(crate) known: Option<Arc<[String]>>,
+    /// The request metadata keys copied to the span (never a credential's).
+    pub(crate) metadata: Arc<[http::HeaderName]>,
     /// The exemplar store given in code (`Some(None)`: none); else the one `init` installed.
     #[allow(
         clippy::option_option,
@@ -40,6 +42,30 @@ impl Settings {
             None if self.meter_provider.is_none() => installed::exemplars(),
             None => None,
         }
+    }
+
+    /// `rpc.request.metadata.<key>` of the allowed keys `headers` has.
+    pub(crate) fn metadata_attributes(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Vec<opentelemetry::KeyValue> {
+        self.metadata
+            .iter()
+            .filter_map(|key| {
+                let values: Vec<opentelemetry::StringValue> = headers
+                    .get_all(key)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(|v| v.to_owned().into())
+                    .collect();
+                (!values.is_empty()).then(|| {
+                    opentelemetry::KeyValue::new(
+                        format!("{}{}", names::REQUEST_METADATA_PREFIX, key.as_str()),
+                        opentelemetry::Value::Array(values.into()),
+                    )
+                })
+            })
+            .collect()
     }
 
     pub(crate) fn propagator(&self) -> SharedPropagator {

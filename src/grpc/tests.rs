@@ -418,3 +418,35 @@ async fn the_request_id_is_kept_for_the_handler_and_forwarded_by_the_client() {
         Some("req-42".to_owned())
     );
 }
+
+#[tokio::test]
+async fn only_listed_metadata_reaches_the_span_and_never_a_credential() {
+    let p = Pipeline::new();
+    let mut server = layer()
+        .providers(&p.tracer_provider, &p.meter_provider)
+        .metadata(["X-Tenant", "authorization", "cookie", "not a name"])
+        .layer(tower::service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(answer(Answer::Only(0)))
+        }));
+    let mut request = Request::post("/octollm.test.v1.Echo/Get").body(()).unwrap();
+    let headers = request.headers_mut();
+    headers.append("x-tenant", HeaderValue::from_static("acme"));
+    headers.append("x-tenant", HeaderValue::from_static("beta"));
+    headers.insert("authorization", HeaderValue::from_static("Bearer s3cr3t"));
+    headers.insert("cookie", HeaderValue::from_static("session=s3cr3t"));
+    headers.insert("x-other", HeaderValue::from_static("unlisted"));
+    server.ready().await.unwrap().call(request).await.unwrap();
+    let span = &p.spans()[0];
+    let metadata: Vec<String> = span
+        .attributes
+        .iter()
+        .filter(|kv| kv.key.as_str().starts_with(names::REQUEST_METADATA_PREFIX))
+        .map(|kv| format!("{}={}", kv.key, kv.value))
+        .collect();
+    assert_eq!(metadata, [r#"rpc.request.metadata.x-tenant=["acme","beta"]"#]);
+    let all = format!("{:?}", span.attributes);
+    assert!(
+        !all.contains("s3cr3t") && !all.contains("unlisted"),
+        "{all}"
+    );
+}
