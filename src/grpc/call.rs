@@ -145,6 +145,20 @@ fn status_of(headers: &HeaderMap) -> Option<usize> {
     )
 }
 
+/// `server.address` and `server.port` of a request URI with a host (the port defaults to the
+/// scheme's).
+fn uri_server(uri: &http::Uri) -> Option<(String, u16)> {
+    let host = uri.host()?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+            443
+        } else {
+            80
+        });
+    Some((host.trim_matches(['[', ']']).to_owned(), port))
+}
+
 /// A `grpc-timeout` value (`<digits><unit>`, unit one of `H M S m u n`).
 pub(super) fn grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
@@ -202,12 +216,14 @@ impl<S> ServerService<S> {
         };
         let request_id = crate::http::headers::request_id(req);
         let metadata = self.settings.metadata_attributes(req.headers());
+        // The address the caller used (HTTP/2's `:authority`), on the span only.
+        let server = uri_server(req.uri());
         let mut call = start_call(
             &self.settings,
             (Side::Server, self.duration.clone()),
             method,
             original,
-            None,
+            server,
             &parent,
         );
         // The request id and span name of the log lines written while the call is handled,
@@ -330,20 +346,7 @@ impl<S> ClientService<S> {
 
     fn start<B>(&self, req: &mut Request<B>) -> Option<Call> {
         let (method, original) = self.settings.method(req.uri().path())?;
-        let server = req
-            .uri()
-            .host()
-            .map(|host| {
-                let port = req.uri().port_u16().unwrap_or(
-                    if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
-                        443
-                    } else {
-                        80
-                    },
-                );
-                (host.trim_matches(['[', ']']).to_owned(), port)
-            })
-            .or_else(|| self.server.clone());
+        let server = uri_server(req.uri()).or_else(|| self.server.clone());
         let parent = crate::context::parent();
         let call = start_call(
             &self.settings,

@@ -443,7 +443,10 @@ async fn only_listed_metadata_reaches_the_span_and_never_a_credential() {
         .filter(|kv| kv.key.as_str().starts_with(names::REQUEST_METADATA_PREFIX))
         .map(|kv| format!("{}={}", kv.key, kv.value))
         .collect();
-    assert_eq!(metadata, [r#"rpc.request.metadata.x-tenant=["acme","beta"]"#]);
+    assert_eq!(
+        metadata,
+        [r#"rpc.request.metadata.x-tenant=["acme","beta"]"#]
+    );
     let all = format!("{:?}", span.attributes);
     assert!(
         !all.contains("s3cr3t") && !all.contains("unlisted"),
