@@ -396,3 +396,92 @@ async fn process_series_agree_with_independent_readings() {
     }
     drop((files, std::hint::black_box(ballast)));
 }
+
+/// The `gen_ai_*` and `rpc_*` series the metric contract lists for this crate, as the GenAI
+/// instrumentation and the gRPC layers expose them on a pipeline's Prometheus endpoint: every
+/// name of the contract is there (a model call, a streamed one, a served one; a gRPC call through
+/// each layer), and the text passes `promtool check metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genai_and_grpc_series_have_the_contract_names() {
+    use octollm_telemetry::genai::{Operation, Usage};
+    let telemetry = build(&[]);
+    let genai = telemetry.genai();
+    let mut call = genai
+        .call(Operation::Chat, "openai")
+        .model("gpt-4o-mini")
+        .stream(true)
+        .start();
+    call.chunk();
+    call.chunk();
+    call.usage(Usage::new(12, 9));
+    call.end();
+    let mut served = genai
+        .serve(Operation::Chat, "octollm")
+        .model("llama")
+        .start();
+    served.chunk();
+    served.chunk();
+    served.end();
+    #[cfg(feature = "tonic")]
+    grpc_calls(&telemetry).await;
+
+    let text = telemetry.encode_prometheus().unwrap();
+    let exposed: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let contract =
+        std::fs::read_to_string(support::repo_root().join("monitoring/metric-contract.yaml"))
+            .unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&contract).unwrap();
+    let mut checked = 0;
+    for entry in doc["metrics"].as_sequence().unwrap() {
+        let name = entry["name"].as_str().unwrap();
+        let ours = entry["producer"].as_str() == Some("octollm-telemetry");
+        let grpc = name.starts_with("rpc_");
+        if !ours || !(name.starts_with("gen_ai_") || grpc) || (grpc && !cfg!(feature = "tonic")) {
+            continue;
+        }
+        assert!(
+            exposed.contains(name),
+            "contract series {name} not exposed; exposed: {exposed:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 21, "{checked} series checked");
+    if let Some(promtool) = support::require_tool("promtool") {
+        support::exposition::promtool_check(&promtool, &text).unwrap();
+    }
+}
+
+/// One call through each gRPC layer, answered trailers-only with OK.
+#[cfg(feature = "tonic")]
+async fn grpc_calls(telemetry: &octollm_telemetry::Telemetry) {
+    use tower::{Layer as _, Service as _, ServiceExt as _};
+    let answer = || async {
+        let mut response = http::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
+        response
+            .headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static("0"));
+        Ok::<_, std::convert::Infallible>(response)
+    };
+    let providers = (
+        telemetry.tracer_provider(),
+        telemetry.meter_provider().unwrap(),
+    );
+    let mut server = octollm_telemetry::grpc::layer()
+        .providers(providers.0, providers.1)
+        .layer(tower::service_fn(move |_: http::Request<()>| answer()));
+    let mut client = octollm_telemetry::grpc::client_layer()
+        .providers(providers.0, providers.1)
+        .server("plans.internal", 50051)
+        .layer(tower::service_fn(move |_: http::Request<()>| answer()));
+    let request = || {
+        http::Request::post("/octollm.plans.v1.Plans/GetPlan")
+            .body(())
+            .unwrap()
+    };
+    server.ready().await.unwrap().call(request()).await.unwrap();
+    client.ready().await.unwrap().call(request()).await.unwrap();
+}
