@@ -104,6 +104,23 @@ impl Receiver {
         format!("http://127.0.0.1:{port}")
     }
 
+    /// Waits (at most 3 s) until the report lines of the requests answered so far have been
+    /// read: no new one for 200 ms. The receiver reports a request before answering it, but
+    /// its line reaches this process through a pipe and a reader thread.
+    fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut seen = self.entries.lock().unwrap().len();
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline && quiet_since.elapsed() < Duration::from_millis(200) {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.entries.lock().unwrap().len();
+            if now != seen {
+                seen = now;
+                quiet_since = Instant::now();
+            }
+        }
+    }
+
     /// The requests of `signal` received so far.
     fn requests(&self, signal: &str) -> Vec<Value> {
         let entries = self.entries.lock().unwrap();
@@ -180,6 +197,7 @@ async fn run(protocol: &str, script: &Value) -> Option<Run> {
     let _ = tokio::task::spawn_blocking(move || telemetry.into_guard().shutdown())
         .await
         .unwrap();
+    receiver.settle();
     let run = Run {
         traces: receiver.requests("traces"),
         metrics: receiver.requests("metrics"),

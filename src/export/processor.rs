@@ -492,8 +492,10 @@ impl<S: Sink> Worker<S> {
     ) {
         let max_batch = self.settings.max_export_batch_size;
         let mut batch: Vec<S::Item> = Vec::with_capacity(max_batch);
-        let mut ticker =
-            tokio::time::interval(self.settings.schedule_delay.max(Duration::from_millis(1)));
+        // The first export comes one delay after the start, not at once (a plain `interval`
+        // ticks immediately, which split the first items into an early batch of their own).
+        let delay = self.settings.schedule_delay.max(Duration::from_millis(1));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + delay, delay);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let room = max_batch.saturating_sub(batch.len());
