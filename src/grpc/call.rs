@@ -215,16 +215,15 @@ impl<S> ServerService<S> {
             Context::current()
         };
         let request_id = crate::http::headers::request_id(req);
-        let metadata = self.settings.metadata_attributes(req.headers());
         // The address the caller used (HTTP/2's `:authority`), on the span only.
         let server = uri_server(req.uri());
         let mut call = start_call(
             &self.settings,
             (Side::Server, self.duration.clone()),
-            method,
-            original,
+            (method, original),
             server,
             &parent,
+            req.headers(),
         );
         // The request id and span name of the log lines written while the call is handled,
         // as the HTTP layer keeps them.
@@ -233,9 +232,6 @@ impl<S> ServerService<S> {
             id: crate::context::RequestId(request_id.to_str().unwrap_or_default().into()),
             span_name: span_name.into(),
         });
-        if !metadata.is_empty() {
-            call.cx.span().set_attributes(metadata);
-        }
         req.extensions_mut().insert(call.cx.clone());
         Some(call)
     }
@@ -244,10 +240,10 @@ impl<S> ServerService<S> {
 fn start_call(
     settings: &Settings,
     (side, duration): (Side, Option<Histogram<f64>>),
-    method: String,
-    original: Option<String>,
+    (method, original): (String, Option<String>),
     server: Option<(String, u16)>,
     parent: &Context,
+    headers: &http::HeaderMap,
 ) -> Call {
     let tracer = settings.tracer();
     let mut attributes = vec![KeyValue::new(names::SYSTEM_NAME, names::SYSTEM)];
@@ -266,6 +262,8 @@ fn start_call(
         attributes.push(KeyValue::new(names::SERVER_ADDRESS, address.clone()));
         attributes.push(KeyValue::new(names::SERVER_PORT, i64::from(*port)));
     }
+    // The allowed request metadata, at the span's creation on both sides.
+    attributes.extend(settings.metadata_attributes(headers));
     let kind = match side {
         Side::Server => SpanKind::Server,
         Side::Client => SpanKind::Client,
@@ -351,15 +349,11 @@ impl<S> ClientService<S> {
         let call = start_call(
             &self.settings,
             (Side::Client, self.duration.clone()),
-            method,
-            original,
+            (method, original),
             server,
             &parent,
+            req.headers(),
         );
-        let metadata = self.settings.metadata_attributes(req.headers());
-        if !metadata.is_empty() {
-            call.cx.span().set_attributes(metadata);
-        }
         crate::propagation::inject(&*self.propagator, &call.cx, req.headers_mut());
         crate::context::forward_request_id(&parent, req.headers_mut());
         let mut call = call;
