@@ -373,8 +373,9 @@ pub fn check(fault: Fault, r: &Report) {
 
 /// The queue's worth of spans, plus room for the allocator and the export batch in flight:
 /// 8 MiB, about twice the most growth measured (1.2 to 3.9 MiB over twelve runs of the four
-/// scenarios, 3.6 to 4.2 MiB in the README's runs). The burst is 6,000 spans: a queue that
-/// kept all of them (1 to 2 KiB each) would grow by 6 to 12 MiB on top of what is measured.
+/// scenarios, 3.6 to 4.2 MiB in the runs of `docs/reliability.md`). The burst is 6,000 spans:
+/// a queue that kept all of them (1 to 2 KiB each) would grow by 6 to 12 MiB on top of what is
+/// measured.
 pub fn rss_bound() -> u64 {
     QUEUE as u64 * BYTES_PER_QUEUED_SPAN + 4 * 1024 * 1024
 }
