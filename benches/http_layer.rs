@@ -29,6 +29,16 @@
 //! | `ours_built_sampled_out` | the same at 0.0 |
 //! | `ours_remote_sampled` | the same pipeline with `parentbased_jaeger_remote`, after its first fetch of a per-operation strategy (from a loopback HTTP endpoint of the bench's) that keeps `GET /items/{id}` with probability 1.0 |
 //! | `ours_remote_sampled_out` | the same with probability 0.0 for the route (and Jaeger's usual lower bound of one trace per minute) |
+//! | `floor_sampled` | **the floor**: a minimal server-span layer written on the SDK here (a span named per route, 7 attributes at the start and the status code at the end when recording, its context attached while the handler runs; nothing else: no propagation, request id, response header or log context) |
+//! | `floor_sampled_out` | the same with a sampler that drops every root |
+//! | `sdk_span_sampled` | no layer; the handler starts and ends one SDK span with 8 attributes (the SDK tracer directly, batch processor): the cost of a span at the SDK's floor |
+//! | `sdk_span_sampled_out` | the same, sampled out |
+//! | `stack_sampled` | our layer (span only) and the installed stack: a registry with `Telemetry::layer()` of a pipeline from `TelemetryConfig::build` (JSON lines to `io::sink`, spans to the counting exporter) |
+//! | `stack_sampled_out` | the same at 0.0 |
+//! | `stack_span_sampled` | the same, and the handler runs its work inside one `tracing` span with 4 fields (`.instrument`): that span's cost is this case minus `stack_sampled` |
+//! | `stack_span_sampled_out` | the same at 0.0: a `tracing` span inside a sampled-out trace |
+//! | `worker_span_sampled` | no layer; the handler opens the same `tracing` span as a root (a worker's span, outside any request) under the installed stack |
+//! | `worker_span_sampled_out` | the same at 0.0 |
 //!
 //! # Two measures
 //!
@@ -40,7 +50,8 @@
 //! - **Instructions** (`--case <name> --requests <n>`): runs one case alone, for
 //!   `valgrind --tool=callgrind`. `scripts/bench.sh` runs every case at two request counts and
 //!   reports (I(n2) − I(n1)) / (n2 − n1) instructions per request, which setup and noise do
-//!   not move.
+//!   not move. Each figure is read against the floor measured in the same run
+//!   (`floor_*`, `sdk_span_*`).
 //!
 //! ```text
 //! scripts/bench.sh            # both measures, every case (release build)
@@ -233,6 +244,185 @@ fn to_dispatch(provider: &SdkTracerProvider) -> Dispatch {
     )
 }
 
+/// The floor: the least a server-span layer on the SDK does. Per request, a span named
+/// `{method} {route}`, 7 attributes when it is recording, its context attached while the
+/// handler runs, the status code and the end when the response is ready.
+#[derive(Clone)]
+struct FloorLayer(opentelemetry_sdk::trace::SdkTracer);
+
+impl<S> tower::Layer<S> for FloorLayer {
+    type Service = FloorService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        FloorService {
+            inner,
+            tracer: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct FloorService<S> {
+    inner: S,
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+}
+
+impl<S, B, R> tower::Service<Request<B>> for FloorService<S>
+where
+    S: tower::Service<Request<B>, Response = http::Response<R>>,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = FloorFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _};
+        use opentelemetry::KeyValue;
+        let route = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map_or("", axum::extract::MatchedPath::as_str);
+        let name = format!("{} {route}", req.method());
+        let mut span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .start_with_context(&self.tracer, &opentelemetry::Context::current());
+        if span.is_recording() {
+            let headers = req.headers();
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let (address, port) = host.rsplit_once(':').unwrap_or((host, "80"));
+            span.set_attributes([
+                KeyValue::new("http.request.method", req.method().as_str().to_owned()),
+                KeyValue::new("http.route", route.to_owned()),
+                KeyValue::new("url.path", req.uri().path().to_owned()),
+                KeyValue::new("url.scheme", "http"),
+                KeyValue::new("server.address", address.to_owned()),
+                KeyValue::new("server.port", port.parse::<i64>().unwrap_or(80)),
+                KeyValue::new(
+                    "user_agent.original",
+                    headers
+                        .get(header::USER_AGENT)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+            ]);
+        }
+        let cx = opentelemetry::Context::current_with_span(span);
+        let inner = {
+            let _attached = cx.clone().attach();
+            self.inner.call(req)
+        };
+        FloorFuture { inner, cx }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct FloorFuture<F> {
+        #[pin]
+        inner: F,
+        cx: opentelemetry::Context,
+    }
+}
+
+impl<F, R, E> std::future::Future for FloorFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        use opentelemetry::trace::TraceContextExt as _;
+        let this = self.project();
+        let _attached = this.cx.clone().attach();
+        let result = std::task::ready!(this.inner.poll(task));
+        let span = this.cx.span();
+        if let Ok(response) = &result {
+            span.set_attribute(opentelemetry::KeyValue::new(
+                "http.response.status_code",
+                i64::from(response.status().as_u16()),
+            ));
+        }
+        span.end();
+        std::task::Poll::Ready(result)
+    }
+}
+
+/// A router whose handler starts and ends one SDK span with 8 attributes.
+fn sdk_span_router(provider: &SdkTracerProvider) -> Router {
+    use opentelemetry::trace::{Span as _, Tracer as _};
+    use opentelemetry::KeyValue;
+    let tracer = provider.tracer("bench");
+    Router::new().route(
+        "/items/{id}",
+        get(move |Path(id): Path<u32>| {
+            let mut span = tracer
+                .span_builder("load_item")
+                .with_attributes([
+                    KeyValue::new("item.id", i64::from(id)),
+                    KeyValue::new("db.system.name", "postgresql"),
+                    KeyValue::new("db.operation.name", "SELECT"),
+                    KeyValue::new("db.collection.name", "items"),
+                    KeyValue::new("db.namespace", "octollm"),
+                    KeyValue::new("server.address", "db.octollm.local"),
+                    KeyValue::new("server.port", 5432_i64),
+                    KeyValue::new("db.response.returned_rows", 1_i64),
+                ])
+                .start(&tracer);
+            let body = format!("item {id}");
+            span.end();
+            std::future::ready(body)
+        }),
+    )
+}
+
+/// The handler's work inside one `tracing` span with 4 fields, as a service author writes it.
+async fn item_in_span(Path(id): Path<u32>) -> String {
+    use tracing::Instrument as _;
+    async move { format!("item {id}") }
+        .instrument(tracing::info_span!(
+            "load_item",
+            item.id = id,
+            db.system.name = "postgresql",
+            db.operation.name = "SELECT",
+            db.collection.name = "items",
+        ))
+        .await
+}
+
+/// A pipeline of the crate at `ratio`, with its `tracing` layers (JSON lines to `io::sink`) as
+/// the subscriber: the installed stack, without installing it.
+fn built_stack(ratio: f64) -> (SdkTracerProvider, Arc<AtomicUsize>, Dispatch) {
+    let exporter = CountingExporter::default();
+    let count = Arc::clone(&exporter.0);
+    let telemetry = TelemetryConfig::from_vars([("OTEL_SERVICE_NAME", "bench")])
+        .expect("configuration")
+        .sampler(OurSampler::ParentBasedTraceIdRatio(ratio))
+        .span_exporter(exporter)
+        .metrics_exporter(MetricsExporter::None)
+        .runtime_metrics(false)
+        .log_writer(io::sink)
+        .build()
+        .expect("pipeline");
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(telemetry.layer()));
+    let provider = telemetry.tracer_provider().clone();
+    Box::leak(Box::new(telemetry));
+    (provider, count, dispatch)
+}
+
 /// One case: its router, the subscriber it runs under, and the span counter that must (or must
 /// not) move.
 struct Case {
@@ -384,6 +574,60 @@ fn cases(rt: &tokio::runtime::Runtime) -> Vec<Case> {
         let (tp, count) = built_provider(OurSampler::ParentBasedTraceIdRatio(ratio));
         cases.push(ours_span_only(name, tp, count, ratio > 0.0));
     }
+    for (name, ratio) in [("floor_sampled", 1.0), ("floor_sampled_out", 0.0)] {
+        let (tp, count) = tracer_provider(ratio);
+        cases.push(Case {
+            name,
+            app: router().layer(FloorLayer(tp.tracer("bench"))),
+            dispatch: None,
+            spans: Some((count, tp, ratio > 0.0)),
+        });
+    }
+    for (name, ratio) in [("sdk_span_sampled", 1.0), ("sdk_span_sampled_out", 0.0)] {
+        let (tp, count) = tracer_provider(ratio);
+        cases.push(Case {
+            name,
+            app: sdk_span_router(&tp),
+            dispatch: None,
+            spans: Some((count, tp, ratio > 0.0)),
+        });
+    }
+    for (name, ratio, spanned) in [
+        ("stack_sampled", 1.0, false),
+        ("stack_sampled_out", 0.0, false),
+        ("stack_span_sampled", 1.0, true),
+        ("stack_span_sampled_out", 0.0, true),
+    ] {
+        let (tp, count, dispatch) = built_stack(ratio);
+        let app = if spanned {
+            Router::new().route("/items/{id}", get(item_in_span))
+        } else {
+            router()
+        };
+        cases.push(Case {
+            name,
+            app: app.layer(
+                ours()
+                    .tracer_provider(&tp)
+                    .without_metrics()
+                    .access_log(false),
+            ),
+            dispatch: Some(dispatch),
+            spans: Some((count, tp, ratio > 0.0)),
+        });
+    }
+    for (name, ratio) in [
+        ("worker_span_sampled", 1.0),
+        ("worker_span_sampled_out", 0.0),
+    ] {
+        let (tp, count, dispatch) = built_stack(ratio);
+        cases.push(Case {
+            name,
+            app: Router::new().route("/items/{id}", get(item_in_span)),
+            dispatch: Some(dispatch),
+            spans: Some((count, tp, ratio > 0.0)),
+        });
+    }
     cases
 }
 
@@ -409,6 +653,16 @@ fn ours_span_only(
 
 /// The headline ratios: (name, case, reference), each an overhead over the round's baseline.
 const RATIOS: &[(&str, &str, &str)] = &[
+    (
+        "our layer / floor, sampled",
+        "ours_sampled",
+        "floor_sampled",
+    ),
+    (
+        "our layer / floor, sampled out",
+        "ours_sampled_out",
+        "floor_sampled_out",
+    ),
     (
         "full stack / best peer's spans + metrics",
         "ours_full",

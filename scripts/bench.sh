@@ -48,6 +48,8 @@ ratio() {
 echo
 echo "| ratio of overheads (instructions) | value |"
 echo "|---|---:|"
+ratio "our layer / floor, sampled" ours_sampled floor_sampled
+ratio "our layer / floor, sampled out" ours_sampled_out floor_sampled_out
 ratio "full stack / best peer's spans + metrics" ours_full oit_tracing_metrics
 ratio "spans + metrics / best peer's spans + metrics" ours_metrics oit_tracing_metrics
 ratio "sampled out / sampled (span only)" ours_sampled_out ours_sampled
@@ -55,3 +57,13 @@ ratio "full stack sampled out / sampled" ours_full_sampled_out ours_full
 ratio "peer: sampled out / sampled" oit_sampled_out oit_tracing
 ratio "remote sampler / ratio sampler, sampled" ours_remote_sampled ours_built_sampled
 ratio "remote sampler / ratio sampler, sampled out" ours_remote_sampled_out ours_built_sampled_out
+
+echo
+echo "| one span, instructions | sampled | sampled out |"
+echo "|---|---:|---:|"
+diff_row() {
+  echo "| $1 | $(( ${ir[$2]} - ${ir[$3]} )) | $(( ${ir[$4]} - ${ir[$5]} )) |"
+}
+diff_row "SDK tracer directly, 8 attributes (the floor)" sdk_span_sampled baseline sdk_span_sampled_out baseline
+diff_row "\`tracing\` span in a request, installed stack" stack_span_sampled stack_sampled stack_span_sampled_out stack_sampled_out
+diff_row "\`tracing\` root span (a worker's), installed stack" worker_span_sampled baseline worker_span_sampled_out baseline
