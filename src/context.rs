@@ -2,12 +2,11 @@
 //! a request, and what the log formatter reads back from it.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 /// The id of the request being handled, kept in the OpenTelemetry context so that every log
 /// line written while handling it carries `request_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub(crate) Arc<str>);
+pub struct RequestId(pub(crate) http::HeaderValue);
 
 impl RequestId {
     /// The request id of the request handled on this task, if any.
@@ -19,7 +18,8 @@ impl RequestId {
     /// The id as text.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Visible ASCII only: checked on the way in, or generated.
+        self.0.to_str().unwrap_or_default()
     }
 }
 
@@ -44,9 +44,7 @@ pub(crate) fn forward_request_id(cx: &opentelemetry::Context, headers: &mut http
         return;
     };
     // Checked as visible ASCII by the server layer, or generated there.
-    if let Ok(value) = http::HeaderValue::from_str(request.id.as_str()) {
-        headers.insert(X_REQUEST_ID, value);
-    }
+    headers.insert(X_REQUEST_ID, request.id.0.clone());
 }
 
 /// A random (version 4) UUID.

@@ -229,7 +229,7 @@ impl<S> ServerService<S> {
         // as the HTTP layer keeps them.
         let span_name = call.span_name();
         call.cx = call.cx.with_value(crate::context::RequestContext {
-            id: crate::context::RequestId(request_id.to_str().unwrap_or_default().into()),
+            id: crate::context::RequestId(request_id.clone()),
             span_name: span_name.into(),
         });
         req.extensions_mut().insert(call.cx.clone());

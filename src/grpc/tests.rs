@@ -399,7 +399,7 @@ async fn the_request_id_is_kept_for_the_handler_and_forwarded_by_the_client() {
             async move { Ok::<_, Infallible>(answer(Answer::Only(0))) }
         }));
     let cx = opentelemetry::Context::new().with_value(crate::context::RequestContext {
-        id: crate::context::RequestId("req-42".into()),
+        id: crate::context::RequestId(http::HeaderValue::from_static("req-42")),
         span_name: "x".into(),
     });
     {

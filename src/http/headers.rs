@@ -422,15 +422,26 @@ pub(crate) fn request_id<B>(req: &mut http::Request<B>) -> http::HeaderValue {
     match req.headers().get(&X_REQUEST_ID) {
         Some(v) if valid_request_id(v.as_bytes()) => v.clone(),
         _ => {
-            let mut buf = uuid::Uuid::encode_buffer();
-            let id = crate::context::random_uuid()
+            let mut id = GeneratedId([0; 36]);
+            crate::context::random_uuid()
                 .hyphenated()
-                .encode_lower(&mut buf);
-            let generated = http::HeaderValue::from_str(id)
+                .encode_lower(&mut id.0);
+            // One allocation, shared by the request, the response and the log context: a
+            // header value made from a copied slice is copied once more on its first clone.
+            let generated = http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id))
                 .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
             req.headers_mut()
                 .insert(X_REQUEST_ID.clone(), generated.clone());
             generated
         }
+    }
+}
+
+/// The text of a generated request id (a hyphenated UUID), owned by the header value's bytes.
+struct GeneratedId([u8; 36]);
+
+impl AsRef<[u8]> for GeneratedId {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }

@@ -36,10 +36,17 @@ impl ServerRequest {
             method,
             method_original: original.map(str::to_owned),
             route,
-            scheme: headers::scheme(req.uri().scheme_str(), req.headers()),
+            // The forwarded headers are read by `resolve_scheme`, when someone reads it.
+            scheme: headers::uri_scheme_label(req.uri().scheme_str()),
             version: headers::protocol_version(req.version()),
             span_name,
         }
+    }
+
+    /// Sets `scheme` from the forwarded headers as well (`Forwarded: proto=`,
+    /// `X-Forwarded-Proto`): for a recording span and the metrics, not for a span sampled out.
+    pub(crate) fn resolve_scheme<B>(&mut self, req: &Request<B>) {
+        self.scheme = headers::scheme(req.uri().scheme_str(), req.headers());
     }
 }
 
@@ -48,7 +55,7 @@ pub(crate) fn server_span<B>(
     request: &ServerRequest,
     req: &Request<B>,
     client_address: Option<String>,
-    request_id: &Arc<str>,
+    request_id: &str,
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(14);
     attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
@@ -94,7 +101,7 @@ pub(crate) fn server_span<B>(
     }
     attrs.push(KeyValue::new(
         "http.request.header.x-request-id",
-        StringValue::from(Arc::clone(request_id)),
+        request_id.to_owned(),
     ));
     attrs
 }

@@ -71,11 +71,9 @@ where
             return ResponseFuture::untraced(self.inner.call(req));
         }
         let start = Instant::now();
-        let request = ServerRequest::read(&req, matched_route(&req));
+        let mut request = ServerRequest::read(&req, matched_route(&req));
         let parent = self.parent_context(req.headers());
         let request_id = headers::request_id(&mut req);
-        // Visible ASCII only (checked or generated).
-        let request_id_text: Arc<str> = Arc::from(request_id.to_str().unwrap_or_default());
         let name = request.span_name.clone();
         let tracer = self.settings.tracer();
         let mut span = tracer
@@ -83,20 +81,25 @@ where
             .with_kind(SpanKind::Server)
             .with_attributes(Vec::with_capacity(16))
             .start_with_context(&*tracer, &parent);
-        if span.is_recording() {
+        let instruments = self.settings.instruments();
+        let recording = span.is_recording();
+        if recording || instruments.is_some() {
+            request.resolve_scheme(&req);
+        }
+        if recording {
             let client = client_address(&req);
             span.set_attributes(semconv::server_span(
                 &request,
                 &req,
                 client,
-                &request_id_text,
+                // Visible ASCII only (checked or generated).
+                request_id.to_str().unwrap_or_default(),
             ));
         }
         let cx = parent.with_span(span).with_value(RequestContext {
-            id: RequestId(request_id_text),
+            id: RequestId(request_id.clone()),
             span_name: name,
         });
-        let instruments = self.settings.instruments();
         if let Some(i) = &instruments {
             i.active.add(request.method, request.scheme, 1);
         }
