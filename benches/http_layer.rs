@@ -58,7 +58,7 @@
 //! cargo bench --bench http_layer -- --rounds 31 --requests 2000
 //! ```
 //!
-//! Results: README, section Performance.
+//! Results: `docs/performance.md`.
 
 use std::convert::Infallible;
 use std::hint::black_box;

@@ -5,6 +5,8 @@
 #  2. instructions per request under callgrind: each case alone at two request counts,
 #     (I(n2) - I(n1)) / (n2 - n1), which noise and setup do not move.
 # Usage: scripts/bench.sh [ROUNDS] [REQUESTS]   (needs valgrind for part 2)
+# Every figure is read against the floor measured in the same run: a minimal SDK server-span
+# layer (`floor_*`) and an SDK span made directly (`sdk_span_*`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-31}
@@ -28,7 +30,9 @@ echo "== instructions per request (callgrind, (I(2500) - I(500)) / 2000)"
 cases=(baseline tower_http_trace ours_sampled ours_sampled_out ours_metrics ours_full
        ours_full_sampled_out ato_sampled ato_sampled_out oit_tracing oit_tracing_metrics
        oit_sampled_out ours_built_sampled ours_built_sampled_out ours_remote_sampled
-       ours_remote_sampled_out)
+       ours_remote_sampled_out floor_sampled floor_sampled_out sdk_span_sampled
+       sdk_span_sampled_out stack_sampled stack_sampled_out stack_span_sampled
+       stack_span_sampled_out worker_span_sampled worker_span_sampled_out)
 declare -A ir
 instructions() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" --case "$1" --requests "$2" 2>&1 \

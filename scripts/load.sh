@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load figures for the README: throughput and latency of the reflex_service example under
+# Load figures (docs/performance.md): throughput and latency of the reflex_service example under
 # wrk with telemetry off, sampling 0.1, sampling 1.0 and sampling 1.0 with a black-holed
 # collector, as ratios to "off" measured in the same run; then the highest span rate the
 # default and the tuned batch settings deliver to a real collector with no drop.

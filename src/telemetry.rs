@@ -157,7 +157,10 @@ impl Telemetry {
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     {
         let spans = tracing_opentelemetry::layer()
-            .with_tracer(crate::installed::scoped_tracer(&self.tracer_provider))
+            .with_tracer(crate::export::bridge::BridgeTracer::new(
+                crate::installed::scoped_tracer(&self.tracer_provider),
+                self.plan.traces.sampler.drops_unsampled_children(),
+            ))
             .with_threads(false)
             .with_tracked_inactivity(false);
         let lines = crate::logs::format_layer(&self.plan.logs, self.writer.clone());

@@ -242,6 +242,19 @@ impl Sampler {
         }
     }
 
+    /// Whether this sampler drops every span whose parent is valid and not sampled: the
+    /// parent-based ones (whose delegates for such a parent are `always_off`) and `always_off`.
+    pub(crate) fn drops_unsampled_children(&self) -> bool {
+        matches!(
+            self,
+            Self::AlwaysOff
+                | Self::ParentBasedAlwaysOn
+                | Self::ParentBasedAlwaysOff
+                | Self::ParentBasedTraceIdRatio(_)
+                | Self::ParentBasedJaegerRemote(_)
+        )
+    }
+
     /// The SDK's sampler for the fixed samplers; `None` for the remote ones, which the trace
     /// pipeline builds.
     pub(crate) fn to_sdk(&self) -> Option<SdkSampler> {

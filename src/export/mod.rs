@@ -1,6 +1,7 @@
 //! The export pipelines: traces and log records through the crate's batch processor, the
 //! metric pipeline, and the OTLP exporters they drive on the export runtime.
 
+pub(crate) mod bridge;
 mod console;
 mod exporter;
 pub(crate) mod logs;
