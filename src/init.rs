@@ -100,7 +100,7 @@ fn assemble(
     )?;
     let tracer_provider = traces.provider;
     let exemplars = exemplar_store(&plan);
-    let meters = export::metrics::provider(
+    let meters = crate::metrics::pipeline::provider(
         &plan.metrics,
         &resource,
         &runtime,
@@ -192,9 +192,9 @@ fn exemplar_store(plan: &Plan) -> Option<crate::metrics::Exemplars> {
 }
 
 /// The process and runtime instruments beside the HTTP ones.
-fn metric_extras(plan: &Plan, meters: &export::metrics::MeterPipeline) {
+fn metric_extras(plan: &Plan, meters: &crate::metrics::pipeline::MeterPipeline) {
     if plan.runtime_metrics {
-        crate::runtime_metrics::register(
+        crate::metrics::process::register(
             &meters.provider,
             tokio::runtime::Handle::try_current().ok(),
         );

@@ -214,7 +214,6 @@ pub mod manifests;
 pub mod metrics;
 mod propagation;
 mod resource;
-mod runtime_metrics;
 mod telemetry;
 mod tls;
 mod user_exporter;

@@ -1,11 +1,10 @@
-//! The export pipelines: traces and log records through the crate's batch processor, the
-//! metric pipeline, and the OTLP exporters they drive on the export runtime.
+//! The export pipelines: traces and log records through the crate's batch processor, and the
+//! OTLP exporters they (and the metric pipeline, `crate::metrics`) drive on the export runtime.
 
 mod console;
 mod exporter;
 pub(crate) mod logs;
-pub(crate) mod metrics;
-mod otlp;
+pub(crate) mod otlp;
 mod processor;
 mod runtime;
 #[cfg(feature = "jaeger-remote")]

@@ -20,7 +20,7 @@ use super::report::Report;
 use super::transport::Client;
 use crate::config::OtlpSettings;
 use crate::error::BoxError;
-use crate::metrics::Exemplars;
+use crate::metrics::exemplars::Exemplars;
 
 /// Pushes metrics to an OTLP collector.
 pub(crate) struct MetricExporter {

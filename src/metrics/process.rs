@@ -233,7 +233,7 @@ fn tokio_runtime(meter: &Meter, runtime: &tokio::runtime::Handle) {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use crate::runtime_metrics::linux::{
+    use crate::metrics::process::linux::{
         clock_ticks, parse_clock_ticks, parse_rss, parse_stat, uptime, uptime_of,
     };
 

@@ -8,12 +8,12 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::Resource;
 
-use super::processor::{Counters, ExportStats, WarnSink};
-use super::runtime::ExportRuntime;
+use super::exemplars::Exemplars;
+use super::names::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL, REASON_REJECTED};
 use crate::config::MetricsPlan;
 use crate::error::{InitError, Signal};
+use crate::export::{Counters, ExportRuntime, ExportStats, WarnSink};
 use crate::installed::SCOPE;
-use crate::metrics::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL, REASON_REJECTED};
 
 /// A built meter provider, and the registry it fills when metrics are served for Prometheus.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub(crate) fn provider(
     runtime: &ExportRuntime,
     counters: &Arc<Counters>,
     warn_sink: &WarnSink,
-    exemplars: Option<&crate::metrics::Exemplars>,
+    exemplars: Option<&Exemplars>,
 ) -> Result<Option<MeterPipeline>, InitError> {
     let builder = SdkMeterProvider::builder().with_resource(resource.clone());
     #[cfg(feature = "prometheus")]
@@ -77,12 +77,12 @@ fn otlp_reader(
     interval: std::time::Duration,
     runtime: &ExportRuntime,
     (counters, warn_sink): (Arc<Counters>, WarnSink),
-    exemplars: Option<crate::metrics::Exemplars>,
+    exemplars: Option<Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     let settings = otlp.clone();
     let handle = runtime.handle().clone();
     let error = |e| InitError::exporter(Signal::Metrics, e);
-    let report = super::otlp::Report::new(
+    let report = crate::export::otlp::Report::new(
         Signal::Metrics,
         otlp,
         counters.rejecter(Signal::Metrics),
@@ -90,7 +90,7 @@ fn otlp_reader(
     );
     let exporter = runtime
         .run_on(move || {
-            super::otlp::metrics::MetricExporter::new(&settings, handle, report, exemplars)
+            crate::export::otlp::metrics::MetricExporter::new(&settings, handle, report, exemplars)
         })
         .map_err(error)?
         .map_err(error)?;
@@ -107,11 +107,11 @@ fn otlp_reader(
     _interval: std::time::Duration,
     _runtime: &ExportRuntime,
     _report: (Arc<Counters>, WarnSink),
-    _exemplars: Option<crate::metrics::Exemplars>,
+    _exemplars: Option<Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     Err(InitError::exporter(
         Signal::Metrics,
-        super::otlp::missing_feature(otlp),
+        crate::export::otlp::missing_feature(otlp),
     ))
 }
 
