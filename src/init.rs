@@ -115,7 +115,7 @@ fn assemble(
             export::sampling::register_metrics(
                 &opentelemetry::metrics::MeterProvider::meter(
                     &meters.provider,
-                    crate::installed::SCOPE,
+                    crate::shared::SCOPE,
                 ),
                 sampling,
             );

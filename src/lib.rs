@@ -214,6 +214,7 @@ pub mod manifests;
 pub mod metrics;
 mod propagation;
 mod resource;
+mod shared;
 mod telemetry;
 mod tls;
 mod user_exporter;

@@ -23,7 +23,7 @@ use crate::error::{BoxError, InitError, Signal};
 /// The exporters of log records.
 #[derive(Debug)]
 enum AnyLogExporter {
-    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    #[cfg(feature = "_otlp")]
     Otlp(Box<super::otlp::logs::LogExporter>),
     Console(ConsoleLogExporter),
 }
@@ -31,19 +31,19 @@ enum AnyLogExporter {
 impl LogExporter for AnyLogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyLogExporter::Otlp(e) => e.export(batch).await,
             AnyLogExporter::Console(e) => e.export(batch).await,
         }
     }
 
     #[cfg_attr(
-        not(any(feature = "grpc", feature = "http-proto")),
+        not(feature = "_otlp"),
         allow(unused_variables, reason = "only the OTLP exporter takes it")
     )]
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyLogExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
             AnyLogExporter::Console(_) => Ok(()),
         }
@@ -51,7 +51,7 @@ impl LogExporter for AnyLogExporter {
 
     fn set_resource(&mut self, resource: &Resource) {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyLogExporter::Otlp(e) => e.set_resource(resource),
             AnyLogExporter::Console(e) => {
                 e.service = resource
@@ -166,7 +166,7 @@ pub(crate) fn provider(
 }
 
 #[cfg_attr(
-    not(any(feature = "grpc", feature = "http-proto")),
+    not(feature = "_otlp"),
     allow(clippy::needless_pass_by_value, reason = "the transports take it")
 )]
 fn otlp(
@@ -175,13 +175,13 @@ fn otlp(
     rejecter: Rejecter,
     warn_sink: WarnSink,
 ) -> Result<AnyLogExporter, BoxError> {
-    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    #[cfg(feature = "_otlp")]
     {
         let report = super::otlp::Report::new(Signal::Logs, settings, rejecter, warn_sink);
         super::otlp::logs::LogExporter::new(settings, runtime, report)
             .map(|e| AnyLogExporter::Otlp(Box::new(e)))
     }
-    #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+    #[cfg(not(feature = "_otlp"))]
     {
         drop((runtime, rejecter, warn_sink));
         Err(super::otlp::missing_feature(settings))

@@ -44,7 +44,6 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 pub(crate) use filter::build as build_filter;
-pub(crate) use json::hex_into;
 pub use json::{JsonFormat, RESERVED_KEYS};
 pub(crate) use writer::{LineQueue, QueuedWriter, BUFFER_BYTES};
 

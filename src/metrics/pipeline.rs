@@ -13,7 +13,7 @@ use super::names::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL, REASON
 use crate::config::MetricsPlan;
 use crate::error::{InitError, Signal};
 use crate::export::{Counters, ExportRuntime, ExportStats, WarnSink};
-use crate::installed::SCOPE;
+use crate::shared::SCOPE;
 
 /// A built meter provider, and the registry it fills when metrics are served for Prometheus.
 #[derive(Debug)]
@@ -70,7 +70,7 @@ pub(crate) fn provider(
     }))
 }
 
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 fn otlp_reader(
     builder: MeterProviderBuilder,
     otlp: &crate::config::OtlpSettings,
@@ -100,7 +100,7 @@ fn otlp_reader(
     Ok(builder.with_reader(reader))
 }
 
-#[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+#[cfg(not(feature = "_otlp"))]
 fn otlp_reader(
     _builder: MeterProviderBuilder,
     otlp: &crate::config::OtlpSettings,

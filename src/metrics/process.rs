@@ -11,7 +11,7 @@ use std::time::Instant;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
-use crate::installed::SCOPE;
+use crate::shared::SCOPE;
 
 /// Registers the process and (when `runtime` is given) the Tokio runtime instruments.
 pub(crate) fn register(provider: &SdkMeterProvider, runtime: Option<tokio::runtime::Handle>) {
