@@ -15,8 +15,9 @@ use opentelemetry_sdk::logs::{
 };
 use opentelemetry_sdk::Resource;
 
-use super::processor::{BatchQueue, Counters, Rejecter, SignalCounters, Sink, WarnSink};
-use super::runtime::ExportRuntime;
+use super::processor::{
+    BatchQueue, Counters, ExportContext, Rejecter, SignalCounters, Sink, WarnSink,
+};
 use crate::config::{LogExportPlan, LogsExport};
 use crate::error::{BoxError, InitError, Signal};
 
@@ -127,11 +128,7 @@ impl LogProcessor for LogQueue {
 /// The logger provider of `plan`, or `None` when log records are not exported.
 pub(crate) fn provider(
     plan: &LogExportPlan,
-    resource: &Resource,
-    runtime: &ExportRuntime,
-    counters: &Arc<Counters>,
-    warn_sink: WarnSink,
-    flush_timeout: Duration,
+    ctx: &ExportContext<'_>,
 ) -> Result<Option<SdkLoggerProvider>, InitError> {
     let make: Box<dyn FnOnce() -> Result<AnyLogExporter, BoxError> + Send> = match &plan.export {
         LogsExport::None => return Ok(None),
@@ -140,26 +137,19 @@ pub(crate) fn provider(
         }
         LogsExport::Otlp(settings) => {
             let settings = settings.clone();
-            let handle = runtime.handle().clone();
-            let rejecter = counters.rejecter(Signal::Logs);
-            let warn_sink = Arc::clone(&warn_sink);
+            let handle = ctx.runtime.handle().clone();
+            let rejecter = ctx.counters.rejecter(Signal::Logs);
+            let warn_sink = Arc::clone(ctx.warn_sink);
             Box::new(move || otlp(&settings, handle, rejecter, warn_sink))
         }
     };
     let error = |e| InitError::exporter(Signal::Logs, e);
-    let mut exporter = runtime.run_on(make).map_err(error)?.map_err(error)?;
-    exporter.set_resource(resource);
-    let queue = BatchQueue::spawn(
-        runtime,
-        Logs(exporter),
-        plan.batch,
-        Arc::clone(counters),
-        warn_sink,
-        flush_timeout,
-    );
+    let mut exporter = ctx.runtime.run_on(make).map_err(error)?.map_err(error)?;
+    exporter.set_resource(ctx.resource);
+    let queue = BatchQueue::spawn(ctx, Logs(exporter), plan.batch);
     Ok(Some(
         SdkLoggerProvider::builder()
-            .with_resource(resource.clone())
+            .with_resource(ctx.resource.clone())
             .with_log_processor(LogQueue(queue))
             .build(),
     ))

@@ -12,7 +12,7 @@ pub(crate) mod sampling;
 pub(crate) mod traces;
 
 pub use processor::ExportStats;
-pub(crate) use processor::{Counters, SignalCounters, WarnSink};
+pub(crate) use processor::{Counters, ExportContext, SignalCounters, WarnSink};
 #[cfg(feature = "jaeger-remote")]
 pub use sampling::RemoteSampling;
 

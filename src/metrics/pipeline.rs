@@ -6,13 +6,12 @@ use std::sync::Arc;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
-use opentelemetry_sdk::Resource;
 
 use super::exemplars::Exemplars;
 use super::names::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL, REASON_REJECTED};
 use crate::config::MetricsPlan;
 use crate::error::{InitError, Signal};
-use crate::export::{Counters, ExportRuntime, ExportStats, WarnSink};
+use crate::export::{Counters, ExportContext, ExportRuntime, ExportStats, WarnSink};
 use crate::shared::SCOPE;
 
 /// A built meter provider, and the registry it fills when metrics are served for Prometheus.
@@ -27,12 +26,16 @@ pub(crate) struct MeterPipeline {
 /// when metrics are off.
 pub(crate) fn provider(
     plan: &MetricsPlan,
-    resource: &Resource,
-    runtime: &ExportRuntime,
-    counters: &Arc<Counters>,
-    warn_sink: &WarnSink,
+    ctx: &ExportContext<'_>,
     exemplars: Option<&Exemplars>,
 ) -> Result<Option<MeterPipeline>, InitError> {
+    let ExportContext {
+        resource,
+        runtime,
+        counters,
+        warn_sink,
+        ..
+    } = *ctx;
     let builder = SdkMeterProvider::builder().with_resource(resource.clone());
     #[cfg(feature = "prometheus")]
     let mut registry = None;
