@@ -28,7 +28,7 @@ pub use effective::Effective;
 pub(crate) use otlp::Headers;
 pub(crate) use otlp::OtlpSettings;
 pub(crate) use plan::{
-    BatchSettings, Identity, LogExportPlan, LogPlan, LogsExport, MetricsPlan, Plan, TracesExport,
+    BatchSettings, Identity, LogExportPlan, LogsExport, LogsPlan, MetricsPlan, Plan, TracesExport,
     TracesPlan,
 };
 pub(crate) use sampler::SamplerSource;

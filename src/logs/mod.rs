@@ -84,7 +84,7 @@ pub mod bench {
     }
 }
 
-use crate::config::{LogFormat, LogPlan};
+use crate::config::{LogFormat, LogsPlan};
 
 /// Whether events of `target` become log records: not those of the export path
 /// ([`filter::HELD_AT_WARN`]: their events about an export would make more exports), nor the
@@ -116,7 +116,7 @@ where
 ///
 /// Boxed: two `Option` layers side by side, one of them `None`, would give the pair a
 /// maximum-level hint of `OFF` once composed under another layer.
-pub(crate) fn format_layer<S, W>(plan: &LogPlan, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+pub(crate) fn format_layer<S, W>(plan: &LogsPlan, writer: W) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
