@@ -3,8 +3,6 @@
 //! guarantees as spans (bounded queue, never blocking, drops counted, flushed by shutdown
 //! within its deadline).
 
-use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +13,7 @@ use opentelemetry_sdk::logs::{
 };
 use opentelemetry_sdk::Resource;
 
+use super::console::ConsoleLogExporter;
 use super::processor::{
     BatchQueue, Counters, ExportContext, Rejecter, SignalCounters, Sink, WarnSink,
 };
@@ -54,12 +53,7 @@ impl LogExporter for AnyLogExporter {
         match self {
             #[cfg(feature = "_otlp")]
             AnyLogExporter::Otlp(e) => e.set_resource(resource),
-            AnyLogExporter::Console(e) => {
-                e.service = resource
-                    .get(&opentelemetry::Key::from_static_str("service.name"))
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-            }
+            AnyLogExporter::Console(e) => e.set_resource(resource),
         }
     }
 }
@@ -175,48 +169,5 @@ fn otlp(
     {
         drop((runtime, rejecter, warn_sink));
         Err(super::otlp::missing_feature(settings))
-    }
-}
-
-/// `OTEL_LOGS_EXPORTER=console`: one line per record on stderr.
-#[derive(Debug, Default)]
-struct ConsoleLogExporter {
-    service: String,
-}
-
-impl ConsoleLogExporter {
-    fn render(&self, record: &SdkLogRecord, out: &mut String) {
-        let _ = write!(
-            out,
-            "[log] {} service={}",
-            record.severity_text().unwrap_or("-"),
-            self.service
-        );
-        if let Some(tc) = record.trace_context() {
-            let _ = write!(out, " trace_id={} span_id={}", tc.trace_id, tc.span_id);
-        }
-        if let Some(target) = record.target() {
-            let _ = write!(out, " target={target}");
-        }
-        if let Some(body) = record.body() {
-            let _ = write!(out, " body={body:?}");
-        }
-        for (key, value) in record.attributes_iter() {
-            let _ = write!(out, " {key}={value:?}");
-        }
-        out.push('\n');
-    }
-}
-
-impl LogExporter for ConsoleLogExporter {
-    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let mut out = String::new();
-        for (record, _) in batch.iter() {
-            self.render(record, &mut out);
-        }
-        std::io::stderr()
-            .lock()
-            .write_all(out.as_bytes())
-            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
     }
 }
