@@ -4,11 +4,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// The request-id header, read from requests, written to responses and forwarded.
-pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
-/// [`REQUEST_ID_HEADER`] as a header name, parsed once.
-pub(crate) static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static(REQUEST_ID_HEADER);
-
 /// The id of the request being handled, kept in the OpenTelemetry context so that every log
 /// line written while handling it carries `request_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +32,15 @@ pub(crate) struct RequestContext {
     pub(crate) span_name: Cow<'static, str>,
 }
 
+/// The request-id header, read from requests, written to responses and forwarded.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// Writes the request id of `cx` (the request being handled) as `x-request-id` into outgoing
 /// request headers, unless they already carry one: one id follows a call chain through every
 /// service's logs, as the trace id does.
 pub(crate) fn forward_request_id(cx: &opentelemetry::Context, headers: &mut http::HeaderMap) {
-    if headers.contains_key(&X_REQUEST_ID) {
+    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static(REQUEST_ID_HEADER);
+    if headers.contains_key(X_REQUEST_ID) {
         return;
     }
     let Some(request) = cx.get::<RequestContext>() else {
@@ -49,7 +48,7 @@ pub(crate) fn forward_request_id(cx: &opentelemetry::Context, headers: &mut http
     };
     // Checked as visible ASCII by the server layer, or generated there.
     if let Ok(value) = http::HeaderValue::from_str(request.id.as_str()) {
-        headers.insert(X_REQUEST_ID.clone(), value);
+        headers.insert(X_REQUEST_ID, value);
     }
 }
 

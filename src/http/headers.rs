@@ -7,7 +7,8 @@ use http::{HeaderMap, HeaderName, Method, Version};
 /// Header names the layers read, parsed once.
 pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub(crate) use crate::context::X_REQUEST_ID;
+pub(crate) static X_REQUEST_ID: HeaderName =
+    HeaderName::from_static(crate::context::REQUEST_ID_HEADER);
 pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub(crate) static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
