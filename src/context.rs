@@ -32,11 +32,14 @@ pub(crate) struct RequestContext {
     pub(crate) span_name: Cow<'static, str>,
 }
 
+/// The request-id header, read from requests, written to responses and forwarded.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// Writes the request id of `cx` (the request being handled) as `x-request-id` into outgoing
 /// request headers, unless they already carry one: one id follows a call chain through every
 /// service's logs, as the trace id does.
 pub(crate) fn forward_request_id(cx: &opentelemetry::Context, headers: &mut http::HeaderMap) {
-    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+    const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static(REQUEST_ID_HEADER);
     if headers.contains_key(X_REQUEST_ID) {
         return;
     }

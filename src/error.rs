@@ -31,7 +31,7 @@ impl Signal {
 
     /// The word before "export" in messages: `span`, `metric` or `log`.
     #[cfg_attr(
-        not(any(feature = "grpc", feature = "http-proto")),
+        not(feature = "_otlp"),
         allow(dead_code, reason = "only the OTLP client's messages need it")
     )]
     pub(crate) fn noun(self) -> &'static str {
@@ -44,7 +44,7 @@ impl Signal {
 
     /// What one request of the signal carries: `spans`, `metric data points` or `log records`.
     #[cfg_attr(
-        not(any(feature = "grpc", feature = "http-proto")),
+        not(feature = "_otlp"),
         allow(dead_code, reason = "only the OTLP client's messages need it")
     )]
     pub(crate) fn items(self) -> &'static str {

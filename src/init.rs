@@ -10,7 +10,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::config::{Plan, TelemetryConfig};
 use crate::error::InitError;
-use crate::export::{self, Counters, ExportRuntime};
+use crate::export::{self, Counters, ExportContext, ExportRuntime};
 use crate::guard::TelemetryGuard;
 use crate::installed::{self, Installation};
 use crate::telemetry::{SharedWriter, Telemetry};
@@ -89,25 +89,17 @@ fn assemble(
     let counters = Arc::new(Counters::default());
     let warn_sink = crate::telemetry::warn_sink();
     let runtime = ExportRuntime::start()?;
-    let traces = export::traces::provider(
-        &plan.traces,
-        &resource,
-        &runtime,
-        &counters,
-        &warn_sink,
-        plan.shutdown_timeout,
-        user,
-    )?;
+    let ctx = ExportContext {
+        runtime: &runtime,
+        resource: &resource,
+        counters: &counters,
+        warn_sink: &warn_sink,
+        flush_timeout: plan.shutdown_timeout,
+    };
+    let traces = export::traces::provider(&plan.traces, &ctx, user)?;
     let tracer_provider = traces.provider;
     let exemplars = exemplar_store(&plan);
-    let meters = export::metrics::provider(
-        &plan.metrics,
-        &resource,
-        &runtime,
-        &counters,
-        &warn_sink,
-        exemplars.as_ref(),
-    )?;
+    let meters = crate::metrics::pipeline::provider(&plan.metrics, &ctx, exemplars.as_ref())?;
     if let Some(meters) = &meters {
         metric_extras(&plan, meters);
         #[cfg(feature = "jaeger-remote")]
@@ -115,20 +107,13 @@ fn assemble(
             export::sampling::register_metrics(
                 &opentelemetry::metrics::MeterProvider::meter(
                     &meters.provider,
-                    crate::installed::SCOPE,
+                    crate::shared::SCOPE,
                 ),
                 sampling,
             );
         }
     }
-    let logger_provider = export::logs::provider(
-        &plan.log_export,
-        &resource,
-        &runtime,
-        &counters,
-        Arc::clone(&warn_sink),
-        plan.shutdown_timeout,
-    )?;
+    let logger_provider = export::logs::provider(&plan.log_export, &ctx)?;
     let (writer, log_lines) = log_writer(writer, &counters);
     let filter = crate::logs::build_filter(&plan.logs.filter)?.to_string();
     let meter_provider = meters.as_ref().map(|m| m.provider.clone());
@@ -192,9 +177,9 @@ fn exemplar_store(plan: &Plan) -> Option<crate::metrics::Exemplars> {
 }
 
 /// The process and runtime instruments beside the HTTP ones.
-fn metric_extras(plan: &Plan, meters: &export::metrics::MeterPipeline) {
+fn metric_extras(plan: &Plan, meters: &crate::metrics::pipeline::MeterPipeline) {
     if plan.runtime_metrics {
-        crate::runtime_metrics::register(
+        crate::metrics::process::register(
             &meters.provider,
             tokio::runtime::Handle::try_current().ok(),
         );

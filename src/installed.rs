@@ -12,9 +12,7 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use crate::config::CaptureContent;
 use crate::metrics::exemplars::Exemplars;
 use crate::propagation::{self, SharedPropagator};
-
-/// The instrumentation scope of every span and instrument the crate creates.
-pub(crate) const SCOPE: &str = "octollm-telemetry";
+use crate::shared::SCOPE;
 
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 static METER: OnceLock<Meter> = OnceLock::new();

@@ -214,7 +214,7 @@ pub mod manifests;
 pub mod metrics;
 mod propagation;
 mod resource;
-mod runtime_metrics;
+mod shared;
 mod telemetry;
 mod tls;
 mod user_exporter;

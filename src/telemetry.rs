@@ -15,7 +15,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::Plan;
 use crate::export::WarnSink;
 use crate::guard::TelemetryGuard;
-use crate::metrics::Exemplars;
+use crate::metrics::exemplars::Exemplars;
 use crate::propagation::SharedPropagator;
 
 /// The tracer provider, meter provider, propagator and `tracing` layers of a configuration,
@@ -119,7 +119,7 @@ impl Telemetry {
     #[must_use]
     pub fn encode_prometheus(&self) -> Option<String> {
         #[cfg(feature = "prometheus")]
-        return crate::metrics::encode_registry(self.prometheus.as_ref()?);
+        return crate::metrics::exposition::text(self.prometheus.as_ref()?);
         #[cfg(not(feature = "prometheus"))]
         None
     }
@@ -129,7 +129,7 @@ impl Telemetry {
     #[must_use]
     pub fn encode_openmetrics(&self) -> Option<String> {
         #[cfg(feature = "prometheus")]
-        return Some(crate::metrics::encode_registry_openmetrics(
+        return Some(crate::metrics::exposition::openmetrics(
             self.prometheus.as_ref()?,
             self.exemplars.as_ref(),
         ));

@@ -217,7 +217,7 @@ mod checks {
 #[cfg(not(feature = "tls"))]
 use checks::{check_certificates, check_key, check_pair};
 
-#[cfg(all(feature = "tls", any(feature = "grpc", feature = "http-proto")))]
+#[cfg(all(feature = "tls", feature = "_otlp"))]
 mod client {
     use std::sync::{Arc, OnceLock};
 

@@ -123,8 +123,8 @@ async fn prometheus_scrapes_the_example_service() {
     );
     for name in &contract {
         // Client-side series appear only once the service makes outgoing calls, pool series
-        // once it reports a connection pool (tests/metrics_producers.rs exposes those), the
-        // sampling series with a remote sampler (tests/jaeger_sampling.rs).
+        // once it reports a connection pool (tests/export/metrics_producers.rs exposes those), the
+        // sampling series with a remote sampler (tests/export/jaeger_sampling.rs).
         if name.starts_with("http_client_")
             || name.starts_with("db_client_")
             || name.starts_with("octollm_telemetry_sampling_")
@@ -136,7 +136,7 @@ async fn prometheus_scrapes_the_example_service() {
             continue;
         }
         // The model-call and gRPC series appear once the service calls a model or serves
-        // gRPC: tests/metrics_producers.rs exposes every one of them.
+        // gRPC: tests/export/metrics_producers.rs exposes every one of them.
         if name.starts_with("gen_ai_") || name.starts_with("rpc_") {
             continue;
         }

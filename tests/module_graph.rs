@@ -1,6 +1,7 @@
-//! The library's modules form no import cycle: every reference between the files of `src/`
-//! (`mod`, `use`, and `crate::`/`super::` paths in code) points one way, and no module
-//! reaches up to the crate root's re-exports.
+//! The library's modules keep the layers ARCHITECTURE.md states and form no import cycle:
+//! every reference between the files of `src/` (`mod`, `use`, and `crate::`/`super::` paths in
+//! code) points to the module's own layer or one below it in the table under `## Layers`,
+//! points one way, and no module reaches up to the crate root's re-exports.
 //!
 //! A file is a node (`src/http/server/layer.rs` is `http::server::layer`); a reference
 //! `crate::a::b::Item` is an edge to the longest of `a::b`, `a` that is a node. Unit tests
@@ -203,6 +204,165 @@ fn find_cycle(edges: &BTreeMap<Module, BTreeSet<Module>>) -> Option<Vec<Module>>
     edges
         .keys()
         .find_map(|node| visit(node, edges, &mut Vec::new(), &mut done))
+}
+
+/// One name of the layer table: a module and what is under it (`a::b`), only what is under
+/// it (`a::*`), or the crate root (`crate`).
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    module: Module,
+    below_only: bool,
+}
+
+impl Entry {
+    fn parse(name: &str) -> Self {
+        let (path, below_only) = match name.strip_suffix("::*") {
+            Some(path) => (path, true),
+            None => (name, false),
+        };
+        let module = if path == "crate" {
+            Vec::new()
+        } else {
+            path.split("::").map(str::to_owned).collect()
+        };
+        Self { module, below_only }
+    }
+
+    /// How closely the entry names `node`, when it covers it: the longer name wins, and `a::*`
+    /// wins over `a`.
+    fn covers(&self, node: &Module) -> Option<usize> {
+        let under = node.len() > self.module.len();
+        let covered = if self.module.is_empty() {
+            node.is_empty()
+        } else {
+            node.starts_with(&self.module) && (under || !self.below_only)
+        };
+        covered.then_some(2 * self.module.len() + usize::from(self.below_only))
+    }
+}
+
+/// The layer table of the markdown text under `## Layers`: the rows from the bottom up, each
+/// the backquoted names of its second column.
+fn layer_table(markdown: &str) -> Vec<(String, Vec<Entry>)> {
+    let section = markdown
+        .split("\n## ")
+        .find(|s| s.starts_with("Layers\n"))
+        .expect("ARCHITECTURE.md has a `## Layers` section");
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(rows.len() > 2, "the `## Layers` section has a table");
+    rows[2..]
+        .iter()
+        .map(|cells| {
+            assert_eq!(
+                cells.len(),
+                2,
+                "a layer row is `| layer | modules |`: {cells:?}"
+            );
+            let names = cells[1]
+                .split(',')
+                .map(|n| Entry::parse(n.trim().trim_matches('`')))
+                .collect();
+            (cells[0].to_owned(), names)
+        })
+        .collect()
+}
+
+/// The layer (its row, counted from the bottom) of `node`: the row of the entry that names it
+/// most closely.
+fn layer_of(node: &Module, table: &[(String, Vec<Entry>)]) -> Option<usize> {
+    table
+        .iter()
+        .enumerate()
+        .flat_map(|(row, (_, entries))| entries.iter().map(move |e| (row, e)))
+        .filter_map(|(row, e)| e.covers(node).map(|closeness| (closeness, row)))
+        .max()
+        .map(|(_, row)| row)
+}
+
+/// Every way the graph breaks the table: a module in no layer, a name that is no module, an
+/// edge up.
+fn layer_violations(
+    edges: &BTreeMap<Module, BTreeSet<Module>>,
+    table: &[(String, Vec<Entry>)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, entries) in table {
+        for entry in entries {
+            let exists = edges.keys().any(|node| entry.covers(node).is_some());
+            if !exists {
+                out.push(format!(
+                    "the table names `{}`, which is no module",
+                    name(&entry.module)
+                ));
+            }
+        }
+    }
+    for (from, targets) in edges {
+        let Some(from_layer) = layer_of(from, table) else {
+            out.push(format!("`{}` is in no layer", name(from)));
+            continue;
+        };
+        for to in targets {
+            if let Some(to_layer) = layer_of(to, table) {
+                if to_layer > from_layer {
+                    out.push(format!(
+                        "`{}` ({}) uses `{}` ({})",
+                        name(from),
+                        table[from_layer].0,
+                        name(to),
+                        table[to_layer].0
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_module_uses_only_its_own_layer_or_lower_ones() {
+    let edges = graph();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md");
+    let table = layer_table(&fs::read_to_string(path).unwrap());
+    assert!(table.len() >= 3, "bottom, middle and top: {table:?}");
+    let violations = layer_violations(&edges, &table);
+    assert!(
+        violations.is_empty(),
+        "the code and ARCHITECTURE.md's layer table disagree:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_checker_finds_an_edge_up_and_a_module_in_no_layer() {
+    let markdown = "# A\n\n## Layers\n\ntext\n\n| layer | modules |\n|---|---|\n\
+                    | bottom | `a`, `b::names` |\n| top | `crate`, `b`, `c::*` |\n\n## Next\n";
+    let table = layer_table(markdown);
+    let m = |s: &str| -> Module { s.split("::").map(str::to_owned).collect() };
+    assert_eq!(layer_of(&m("b::names"), &table), Some(0));
+    assert_eq!(layer_of(&m("b::other"), &table), Some(1));
+    assert_eq!(layer_of(&m("c"), &table), None);
+    assert_eq!(layer_of(&m("c::d"), &table), Some(1));
+    assert_eq!(layer_of(&Vec::new(), &table), Some(1));
+    let down = BTreeMap::from([
+        (Vec::new(), BTreeSet::from([m("a"), m("b")])),
+        (m("a"), BTreeSet::new()),
+        (m("b"), BTreeSet::from([m("b::names"), m("a")])),
+        (m("b::names"), BTreeSet::from([m("a")])),
+        (m("c::d"), BTreeSet::new()),
+    ]);
+    assert_eq!(layer_violations(&down, &table), Vec::<String>::new());
+    let mut up = down.clone();
+    up.insert(m("a"), BTreeSet::from([m("b")]));
+    up.insert(m("c"), BTreeSet::new());
+    assert_eq!(
+        layer_violations(&up, &table),
+        ["`a` (bottom) uses `b` (top)", "`c` is in no layer"]
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub use effective::Effective;
 pub(crate) use otlp::Headers;
 pub(crate) use otlp::OtlpSettings;
 pub(crate) use plan::{
-    BatchSettings, Identity, LogExportPlan, LogPlan, LogsExport, MetricsPlan, Plan, TracesExport,
+    BatchSettings, Identity, LogExportPlan, LogsExport, LogsPlan, MetricsPlan, Plan, TracesExport,
     TracesPlan,
 };
 pub(crate) use sampler::SamplerSource;
@@ -284,11 +284,11 @@ impl TelemetryConfig {
         self
     }
 
-    // === OTLP, both signals ===
+    // === OTLP, every signal ===
 
-    /// The OTLP transport of traces and metrics. Wins over `OTEL_EXPORTER_OTLP_PROTOCOL` and
-    /// the `_TRACES_`/`_METRICS_` forms; defaults to [`Protocol::Grpc`] (or HTTP when only the
-    /// `http-proto` feature is enabled).
+    /// The OTLP transport of traces, metrics and log records. Wins over
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` and the `_TRACES_`/`_METRICS_`/`_LOGS_` forms; defaults to
+    /// [`Protocol::Grpc`] (or HTTP when only the `http-proto` feature is enabled).
     #[must_use]
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.code.traces.protocol = Some(protocol);
@@ -297,8 +297,8 @@ impl TelemetryConfig {
         self
     }
 
-    /// The collector's base URL (`http://otel-collector:4317`); for HTTP `/v1/traces` and
-    /// `/v1/metrics` are appended. Wins over `OTEL_EXPORTER_OTLP_ENDPOINT` and the
+    /// The collector's base URL (`http://otel-collector:4317`); for HTTP `/v1/traces`,
+    /// `/v1/metrics` and `/v1/logs` are appended. Wins over `OTEL_EXPORTER_OTLP_ENDPOINT` and the
     /// signal-specific endpoints; defaults to `http://localhost:4317` (gRPC) or
     /// `http://localhost:4318` (HTTP).
     #[must_use]
@@ -307,8 +307,9 @@ impl TelemetryConfig {
         self
     }
 
-    /// The OTLP request timeout of traces and metrics. Wins over `OTEL_EXPORTER_OTLP_TIMEOUT`
-    /// and the `_TRACES_`/`_METRICS_` forms; defaults to 10 s.
+    /// The OTLP request timeout of traces, metrics and log records. Wins over
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT` and the `_TRACES_`/`_METRICS_`/`_LOGS_` forms; defaults to
+    /// 10 s.
     #[must_use]
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
         self.code.traces.timeout = Some(timeout);
@@ -317,8 +318,9 @@ impl TelemetryConfig {
         self
     }
 
-    /// OTLP request compression of traces and metrics. Wins over
-    /// `OTEL_EXPORTER_OTLP_COMPRESSION` and the `_TRACES_`/`_METRICS_` forms; defaults to none.
+    /// OTLP request compression of traces, metrics and log records. Wins over
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION` and the `_TRACES_`/`_METRICS_`/`_LOGS_` forms; defaults
+    /// to none.
     #[must_use]
     pub fn compression(mut self, compression: Compression) -> Self {
         self.code.traces.compression = Some(compression);
@@ -359,8 +361,8 @@ impl TelemetryConfig {
     }
 
     /// Trust only the CA certificates in this PEM file when verifying the collector's
-    /// certificate over `https://` (a private CA), for traces and metrics. Wins over
-    /// `OTEL_EXPORTER_OTLP_CERTIFICATE` and its `_TRACES_`/`_METRICS_` forms; without it the
+    /// certificate over `https://` (a private CA), for traces, metrics and log records. Wins
+    /// over `OTEL_EXPORTER_OTLP_CERTIFICATE` and its `_TRACES_`/`_METRICS_`/`_LOGS_` forms; without it the
     /// system's roots are trusted. The file is read and checked when the configuration is
     /// resolved; it is not used for an `http://` endpoint (a warning says so).
     #[must_use]
@@ -373,9 +375,9 @@ impl TelemetryConfig {
     }
 
     /// Present this client certificate (chain) and private key, both PEM files, to a
-    /// collector that asks for one (mutual TLS), for traces and metrics. Wins over
+    /// collector that asks for one (mutual TLS), for traces, metrics and log records. Wins over
     /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` / `OTEL_EXPORTER_OTLP_CLIENT_KEY` and their
-    /// `_TRACES_`/`_METRICS_` forms. The key must be the certificate's (PKCS#8, PKCS#1 or
+    /// `_TRACES_`/`_METRICS_`/`_LOGS_` forms. The key must be the certificate's (PKCS#8, PKCS#1 or
     /// SEC1); a mismatch is an error when the configuration is resolved.
     #[must_use]
     pub fn client_certificate(
@@ -403,15 +405,6 @@ impl TelemetryConfig {
     #[must_use]
     pub fn metrics_exporter(mut self, exporter: MetricsExporter) -> Self {
         self.code.metrics_exporter = Some(exporter);
-        self
-    }
-
-    /// Where `tracing` events go besides the log lines on stdout: [`LogsExporter::Otlp`] adds
-    /// OTLP log records (same endpoint rules as traces, `/v1/logs` for HTTP). Wins over
-    /// `OTEL_LOGS_EXPORTER`; defaults to [`LogsExporter::None`].
-    #[must_use]
-    pub fn logs_exporter(mut self, exporter: LogsExporter) -> Self {
-        self.code.logs_exporter = Some(exporter);
         self
     }
 
@@ -452,6 +445,15 @@ impl TelemetryConfig {
     }
 
     // === logs ===
+
+    /// Where `tracing` events go besides the log lines on stdout: [`LogsExporter::Otlp`] adds
+    /// OTLP log records (same endpoint rules as traces, `/v1/logs` for HTTP). Wins over
+    /// `OTEL_LOGS_EXPORTER`; defaults to [`LogsExporter::None`].
+    #[must_use]
+    pub fn logs_exporter(mut self, exporter: LogsExporter) -> Self {
+        self.code.logs_exporter = Some(exporter);
+        self
+    }
 
     /// The log line format. Wins over `LOG_FORMAT`; defaults to pretty in dev and JSON in
     /// staging and prod.

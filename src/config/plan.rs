@@ -3,6 +3,10 @@
 //! Precedence is default < environment < code, except the service name and version, for
 //! which the environment wins and code is the fallback (operators rename a deployment without
 //! a rebuild). Each pipeline takes only its slice of the [`Plan`].
+//!
+//! A slice is named after its field of the plan (`traces: TracesPlan`, `metrics: MetricsPlan`,
+//! `logs: LogsPlan`, `log_export: LogExportPlan`); where a signal goes is `<Signal>Export`
+//! (`TracesExport`, `LogsExport`; the metric slice is that choice itself).
 
 use std::time::Duration;
 
@@ -36,7 +40,7 @@ pub(crate) struct Plan {
     pub(crate) exemplars: bool,
     /// What message content the GenAI instrumentation captures.
     pub(crate) genai_content: CaptureContent,
-    pub(crate) logs: LogPlan,
+    pub(crate) logs: LogsPlan,
     /// Where `tracing` events go besides the log lines.
     pub(crate) log_export: LogExportPlan,
     pub(crate) propagators: Propagators,
@@ -171,7 +175,7 @@ pub(crate) const BLRP: BatchVars = BatchVars {
 
 /// The logs pipeline's slice.
 #[derive(Debug, Clone)]
-pub(crate) struct LogPlan {
+pub(crate) struct LogsPlan {
     pub(crate) format: LogFormat,
     /// Normalised filter directives.
     pub(crate) filter: String,
@@ -273,7 +277,7 @@ pub(crate) fn resolve(
             .as_ref()
             .map_or_else(|| RUST_LOG_DEFAULT.to_owned(), |f| f.value.clone()),
     };
-    let logs = LogPlan {
+    let logs = LogsPlan {
         format: code
             .log_format
             .or(env.log_format)

@@ -113,7 +113,7 @@ pub(crate) struct Headers(pub(crate) Vec<(String, String)>);
 impl Headers {
     /// The pairs, in order.
     #[cfg_attr(
-        not(any(feature = "grpc", feature = "http-proto", test)),
+        not(any(feature = "_otlp", test)),
         allow(dead_code, reason = "only the OTLP transports send headers")
     )]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {

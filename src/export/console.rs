@@ -1,11 +1,14 @@
-//! `OTEL_TRACES_EXPORTER=console`: finished spans as readable lines on stderr.
+//! The console exporters, beside the OTLP ones (`otlp/`): `OTEL_TRACES_EXPORTER=console`
+//! writes finished spans as readable lines on stderr, `OTEL_LOGS_EXPORTER=console` one line
+//! per log record.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::UNIX_EPOCH;
 
 use opentelemetry::trace::{SpanId, Status};
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 /// Writes one block per span to stderr: name, ids, kind, status, duration, attributes.
@@ -77,6 +80,56 @@ impl SpanExporter for ConsoleExporter {
         if let Some(name) = resource.get(&opentelemetry::Key::from_static_str("service.name")) {
             self.service = name.to_string();
         }
+    }
+}
+
+/// `OTEL_LOGS_EXPORTER=console`: one line per record on stderr.
+#[derive(Debug, Default)]
+pub(crate) struct ConsoleLogExporter {
+    service: String,
+}
+
+impl ConsoleLogExporter {
+    fn render(&self, record: &SdkLogRecord, out: &mut String) {
+        let _ = write!(
+            out,
+            "[log] {} service={}",
+            record.severity_text().unwrap_or("-"),
+            self.service
+        );
+        if let Some(tc) = record.trace_context() {
+            let _ = write!(out, " trace_id={} span_id={}", tc.trace_id, tc.span_id);
+        }
+        if let Some(target) = record.target() {
+            let _ = write!(out, " target={target}");
+        }
+        if let Some(body) = record.body() {
+            let _ = write!(out, " body={body:?}");
+        }
+        for (key, value) in record.attributes_iter() {
+            let _ = write!(out, " {key}={value:?}");
+        }
+        out.push('\n');
+    }
+}
+
+impl LogExporter for ConsoleLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let mut out = String::new();
+        for (record, _) in batch.iter() {
+            self.render(record, &mut out);
+        }
+        std::io::stderr()
+            .lock()
+            .write_all(out.as_bytes())
+            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.service = resource
+            .get(&opentelemetry::Key::from_static_str("service.name"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
     }
 }
 

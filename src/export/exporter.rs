@@ -8,7 +8,7 @@ use crate::user_exporter::UserExporter;
 /// The exporters the export thread can drive.
 #[derive(Debug)]
 pub(crate) enum AnyExporter {
-    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    #[cfg(feature = "_otlp")]
     Otlp(Box<super::otlp::spans::SpanExporter>),
     Console(ConsoleExporter),
     User(UserExporter),
@@ -17,7 +17,7 @@ pub(crate) enum AnyExporter {
 impl AnyExporter {
     /// The OTLP span exporter of `settings`; must run on the export runtime.
     #[cfg_attr(
-        not(any(feature = "grpc", feature = "http-proto")),
+        not(feature = "_otlp"),
         allow(clippy::needless_pass_by_value, reason = "the transports take it")
     )]
     pub(crate) fn otlp(
@@ -26,7 +26,7 @@ impl AnyExporter {
         rejecter: std::sync::Arc<dyn Fn(u64) -> u64 + Send + Sync>,
         warn_sink: std::sync::Arc<std::sync::OnceLock<tracing::dispatcher::WeakDispatch>>,
     ) -> Result<Self, BoxError> {
-        #[cfg(any(feature = "grpc", feature = "http-proto"))]
+        #[cfg(feature = "_otlp")]
         {
             let report = super::otlp::Report::new(
                 crate::error::Signal::Traces,
@@ -37,7 +37,7 @@ impl AnyExporter {
             super::otlp::spans::SpanExporter::new(settings, runtime, report)
                 .map(|e| AnyExporter::Otlp(Box::new(e)))
         }
-        #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+        #[cfg(not(feature = "_otlp"))]
         {
             drop((runtime, rejecter, warn_sink));
             Err(super::otlp::missing_feature(settings))
@@ -55,7 +55,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
         batch: Vec<opentelemetry_sdk::trace::SpanData>,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyExporter::Otlp(e) => e.export(batch).await,
             AnyExporter::Console(e) => e.export(batch).await,
             AnyExporter::User(e) => e.export(batch).await,
@@ -67,7 +67,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
         timeout: std::time::Duration,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
             AnyExporter::Console(e) => e.shutdown_with_timeout(timeout),
             AnyExporter::User(e) => e.shutdown_with_timeout(timeout),
@@ -76,7 +76,7 @@ impl opentelemetry_sdk::trace::SpanExporter for AnyExporter {
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyExporter::Otlp(e) => e.set_resource(resource),
             AnyExporter::Console(e) => e.set_resource(resource),
             AnyExporter::User(e) => e.set_resource(resource),

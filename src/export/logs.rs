@@ -3,8 +3,6 @@
 //! guarantees as spans (bounded queue, never blocking, drops counted, flushed by shutdown
 //! within its deadline).
 
-use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,15 +13,17 @@ use opentelemetry_sdk::logs::{
 };
 use opentelemetry_sdk::Resource;
 
-use super::processor::{BatchQueue, Counters, Rejecter, SignalCounters, Sink, WarnSink};
-use super::runtime::ExportRuntime;
+use super::console::ConsoleLogExporter;
+use super::processor::{
+    BatchQueue, Counters, ExportContext, Rejecter, SignalCounters, Sink, WarnSink,
+};
 use crate::config::{LogExportPlan, LogsExport};
 use crate::error::{BoxError, InitError, Signal};
 
 /// The exporters of log records.
 #[derive(Debug)]
 enum AnyLogExporter {
-    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    #[cfg(feature = "_otlp")]
     Otlp(Box<super::otlp::logs::LogExporter>),
     Console(ConsoleLogExporter),
 }
@@ -31,19 +31,19 @@ enum AnyLogExporter {
 impl LogExporter for AnyLogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyLogExporter::Otlp(e) => e.export(batch).await,
             AnyLogExporter::Console(e) => e.export(batch).await,
         }
     }
 
     #[cfg_attr(
-        not(any(feature = "grpc", feature = "http-proto")),
+        not(feature = "_otlp"),
         allow(unused_variables, reason = "only the OTLP exporter takes it")
     )]
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyLogExporter::Otlp(e) => e.shutdown_with_timeout(timeout),
             AnyLogExporter::Console(_) => Ok(()),
         }
@@ -51,14 +51,9 @@ impl LogExporter for AnyLogExporter {
 
     fn set_resource(&mut self, resource: &Resource) {
         match self {
-            #[cfg(any(feature = "grpc", feature = "http-proto"))]
+            #[cfg(feature = "_otlp")]
             AnyLogExporter::Otlp(e) => e.set_resource(resource),
-            AnyLogExporter::Console(e) => {
-                e.service = resource
-                    .get(&opentelemetry::Key::from_static_str("service.name"))
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-            }
+            AnyLogExporter::Console(e) => e.set_resource(resource),
         }
     }
 }
@@ -127,11 +122,7 @@ impl LogProcessor for LogQueue {
 /// The logger provider of `plan`, or `None` when log records are not exported.
 pub(crate) fn provider(
     plan: &LogExportPlan,
-    resource: &Resource,
-    runtime: &ExportRuntime,
-    counters: &Arc<Counters>,
-    warn_sink: WarnSink,
-    flush_timeout: Duration,
+    ctx: &ExportContext<'_>,
 ) -> Result<Option<SdkLoggerProvider>, InitError> {
     let make: Box<dyn FnOnce() -> Result<AnyLogExporter, BoxError> + Send> = match &plan.export {
         LogsExport::None => return Ok(None),
@@ -140,33 +131,26 @@ pub(crate) fn provider(
         }
         LogsExport::Otlp(settings) => {
             let settings = settings.clone();
-            let handle = runtime.handle().clone();
-            let rejecter = counters.rejecter(Signal::Logs);
-            let warn_sink = Arc::clone(&warn_sink);
+            let handle = ctx.runtime.handle().clone();
+            let rejecter = ctx.counters.rejecter(Signal::Logs);
+            let warn_sink = Arc::clone(ctx.warn_sink);
             Box::new(move || otlp(&settings, handle, rejecter, warn_sink))
         }
     };
     let error = |e| InitError::exporter(Signal::Logs, e);
-    let mut exporter = runtime.run_on(make).map_err(error)?.map_err(error)?;
-    exporter.set_resource(resource);
-    let queue = BatchQueue::spawn(
-        runtime,
-        Logs(exporter),
-        plan.batch,
-        Arc::clone(counters),
-        warn_sink,
-        flush_timeout,
-    );
+    let mut exporter = ctx.runtime.run_on(make).map_err(error)?.map_err(error)?;
+    exporter.set_resource(ctx.resource);
+    let queue = BatchQueue::spawn(ctx, Logs(exporter), plan.batch);
     Ok(Some(
         SdkLoggerProvider::builder()
-            .with_resource(resource.clone())
+            .with_resource(ctx.resource.clone())
             .with_log_processor(LogQueue(queue))
             .build(),
     ))
 }
 
 #[cfg_attr(
-    not(any(feature = "grpc", feature = "http-proto")),
+    not(feature = "_otlp"),
     allow(clippy::needless_pass_by_value, reason = "the transports take it")
 )]
 fn otlp(
@@ -175,58 +159,15 @@ fn otlp(
     rejecter: Rejecter,
     warn_sink: WarnSink,
 ) -> Result<AnyLogExporter, BoxError> {
-    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    #[cfg(feature = "_otlp")]
     {
         let report = super::otlp::Report::new(Signal::Logs, settings, rejecter, warn_sink);
         super::otlp::logs::LogExporter::new(settings, runtime, report)
             .map(|e| AnyLogExporter::Otlp(Box::new(e)))
     }
-    #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+    #[cfg(not(feature = "_otlp"))]
     {
         drop((runtime, rejecter, warn_sink));
         Err(super::otlp::missing_feature(settings))
-    }
-}
-
-/// `OTEL_LOGS_EXPORTER=console`: one line per record on stderr.
-#[derive(Debug, Default)]
-struct ConsoleLogExporter {
-    service: String,
-}
-
-impl ConsoleLogExporter {
-    fn render(&self, record: &SdkLogRecord, out: &mut String) {
-        let _ = write!(
-            out,
-            "[log] {} service={}",
-            record.severity_text().unwrap_or("-"),
-            self.service
-        );
-        if let Some(tc) = record.trace_context() {
-            let _ = write!(out, " trace_id={} span_id={}", tc.trace_id, tc.span_id);
-        }
-        if let Some(target) = record.target() {
-            let _ = write!(out, " target={target}");
-        }
-        if let Some(body) = record.body() {
-            let _ = write!(out, " body={body:?}");
-        }
-        for (key, value) in record.attributes_iter() {
-            let _ = write!(out, " {key}={value:?}");
-        }
-        out.push('\n');
-    }
-}
-
-impl LogExporter for ConsoleLogExporter {
-    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let mut out = String::new();
-        for (record, _) in batch.iter() {
-            self.render(record, &mut out);
-        }
-        std::io::stderr()
-            .lock()
-            .write_all(out.as_bytes())
-            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
     }
 }

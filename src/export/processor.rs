@@ -45,6 +45,7 @@ use opentelemetry_sdk::Resource;
 use tokio::sync::mpsc;
 use tracing::dispatcher::WeakDispatch;
 
+use super::runtime::ExportRuntime;
 use crate::config::BatchSettings;
 
 /// Running totals of the span and log pipelines; read them with
@@ -231,6 +232,18 @@ impl<E: SpanExporter + 'static> Sink for Spans<E> {
 /// a subscriber built and dropped by its owner is not kept alive by its own export thread.
 pub(crate) type WarnSink = Arc<OnceLock<WeakDispatch>>;
 
+/// What every export pipeline is built in, passed as one value: the export runtime, the
+/// resource, the counters, the sink of the exporters' warnings and the deadline of a flush.
+#[derive(Clone, Copy)]
+pub(crate) struct ExportContext<'a> {
+    pub(crate) runtime: &'a ExportRuntime,
+    pub(crate) resource: &'a Resource,
+    pub(crate) counters: &'a Arc<Counters>,
+    pub(crate) warn_sink: &'a WarnSink,
+    /// The shutdown deadline, which also bounds a flush.
+    pub(crate) flush_timeout: Duration,
+}
+
 /// The smallest time between two warnings of the same kind.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -307,15 +320,18 @@ pub(crate) struct BatchQueue<T> {
 impl<T: Send + 'static> BatchQueue<T> {
     /// Starts the export task of `sink` on `runtime`.
     pub(crate) fn spawn<S: Sink<Item = T>>(
-        runtime: &super::runtime::ExportRuntime,
+        ctx: &ExportContext<'_>,
         sink: S,
         settings: BatchSettings,
-        counters: Arc<Counters>,
-        warn_sink: WarnSink,
-        flush_timeout: Duration,
     ) -> Self {
-        let (queue, worker) = Self::new(sink, settings, counters, warn_sink, flush_timeout);
-        runtime.spawn(worker);
+        let (queue, worker) = Self::new(
+            sink,
+            settings,
+            Arc::clone(ctx.counters),
+            Arc::clone(ctx.warn_sink),
+            ctx.flush_timeout,
+        );
+        ctx.runtime.spawn(worker);
         queue
     }
 
@@ -417,28 +433,18 @@ impl BatchProcessor {
     /// Builds the exporter on the export runtime with `make_exporter` and starts the export
     /// task there.
     pub(crate) fn spawn(
-        runtime: &super::runtime::ExportRuntime,
+        ctx: &ExportContext<'_>,
         make_exporter: super::exporter::ExporterFactory,
-        resource: &Resource,
         settings: BatchSettings,
-        counters: Arc<Counters>,
-        warn_sink: WarnSink,
-        flush_timeout: Duration,
     ) -> Result<Self, crate::error::InitError> {
         let exporter_error = |e| crate::error::InitError::exporter(crate::error::Signal::Traces, e);
-        let mut exporter = runtime
+        let mut exporter = ctx
+            .runtime
             .run_on(make_exporter)
             .map_err(exporter_error)?
             .map_err(exporter_error)?;
-        exporter.set_resource(resource);
-        Ok(Self(BatchQueue::spawn(
-            runtime,
-            Spans(exporter),
-            settings,
-            counters,
-            warn_sink,
-            flush_timeout,
-        )))
+        exporter.set_resource(ctx.resource);
+        Ok(Self(BatchQueue::spawn(ctx, Spans(exporter), settings)))
     }
 }
 

@@ -8,7 +8,7 @@ use opentelemetry_sdk::Resource;
 
 use super::console::ConsoleExporter;
 use super::exporter::{AnyExporter, ExporterFactory};
-use super::processor::{BatchProcessor, Counters, WarnSink};
+use super::processor::{BatchProcessor, ExportContext};
 use super::runtime::ExportRuntime;
 use crate::config::{TracesExport, TracesPlan};
 use crate::error::InitError;
@@ -25,16 +25,16 @@ pub(crate) struct Traces {
 /// logged and propagated) but not exported.
 pub(crate) fn provider(
     plan: &TracesPlan,
-    resource: &Resource,
-    runtime: &ExportRuntime,
-    counters: &Arc<Counters>,
-    warn_sink: &WarnSink,
-    flush_timeout: std::time::Duration,
+    ctx: &ExportContext<'_>,
     user: Option<UserExporter>,
 ) -> Result<Traces, InitError> {
-    let (builder, remote_sampling) =
-        with_sampler(SdkTracerProvider::builder(), plan, resource, runtime);
-    let builder = builder.with_resource(resource.clone());
+    let (builder, remote_sampling) = with_sampler(
+        SdkTracerProvider::builder(),
+        plan,
+        ctx.resource,
+        ctx.runtime,
+    );
+    let builder = builder.with_resource(ctx.resource.clone());
     let traces = |provider| Traces {
         provider,
         #[cfg(feature = "jaeger-remote")]
@@ -54,21 +54,13 @@ pub(crate) fn provider(
         }
         TracesExport::Otlp(settings) => {
             let settings = settings.clone();
-            let handle = runtime.handle().clone();
-            let rejecter = counters.rejecter(crate::error::Signal::Traces);
-            let warn_sink = Arc::clone(warn_sink);
+            let handle = ctx.runtime.handle().clone();
+            let rejecter = ctx.counters.rejecter(crate::error::Signal::Traces);
+            let warn_sink = Arc::clone(ctx.warn_sink);
             Box::new(move || AnyExporter::otlp(&settings, handle, rejecter, warn_sink))
         }
     };
-    let processor = BatchProcessor::spawn(
-        runtime,
-        make,
-        resource,
-        plan.batch,
-        Arc::clone(counters),
-        Arc::clone(warn_sink),
-        flush_timeout,
-    )?;
+    let processor = BatchProcessor::spawn(ctx, make, plan.batch)?;
     Ok(traces(builder.with_span_processor(processor).build()))
 }
 

@@ -80,7 +80,7 @@ impl Settings {
         description: &'static str,
     ) -> Option<Histogram<f64>> {
         let meter = match &self.meter_provider {
-            Some(provider) => provider.meter(installed::SCOPE),
+            Some(provider) => provider.meter(crate::shared::SCOPE),
             None => installed::meter()?,
         };
         Some(

@@ -86,7 +86,7 @@ impl OtelClientLayer {
         mut self,
         provider: &opentelemetry_sdk::metrics::SdkMeterProvider,
     ) -> Self {
-        let meter = provider.meter(installed::SCOPE);
+        let meter = provider.meter(crate::shared::SCOPE);
         self.duration = FromInit::given(Some(super::instruments::client_duration(&meter)));
         self
     }

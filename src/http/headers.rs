@@ -7,7 +7,8 @@ use http::{HeaderMap, HeaderName, Method, Version};
 /// Header names the layers read, parsed once.
 pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName =
+    HeaderName::from_static(crate::context::REQUEST_ID_HEADER);
 pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub(crate) static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
@@ -209,12 +210,12 @@ pub(crate) fn valid_request_id(value: &[u8]) -> bool {
 pub(crate) fn traceparent(sc: &opentelemetry::trace::SpanContext, flags: u8) -> http::HeaderValue {
     let mut out = [0u8; 55];
     out[..3].copy_from_slice(b"00-");
-    crate::logs::hex_into(&sc.trace_id().to_bytes(), &mut out[3..35]);
+    crate::shared::hex_into(&sc.trace_id().to_bytes(), &mut out[3..35]);
     out[35] = b'-';
-    crate::logs::hex_into(&sc.span_id().to_bytes(), &mut out[36..52]);
+    crate::shared::hex_into(&sc.span_id().to_bytes(), &mut out[36..52]);
     out[52] = b'-';
     // Only the flags this version defines: sampled and random.
-    crate::logs::hex_into(&[flags & 0x03], &mut out[53..55]);
+    crate::shared::hex_into(&[flags & 0x03], &mut out[53..55]);
     http::HeaderValue::from_bytes(&out).unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 

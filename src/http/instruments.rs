@@ -20,9 +20,9 @@ use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::{attribute, metric as semconv};
 
 use crate::http::headers::METHODS;
-use crate::installed::SCOPE;
 use crate::metrics::exemplars::Series;
 use crate::metrics::{Exemplars, DURATION_BUCKETS};
+use crate::shared::SCOPE;
 
 const SCHEMES: [&str; 2] = ["http", "https"];
 

@@ -67,7 +67,7 @@ pub use headers::SENSITIVE_QUERY_KEYS;
 pub use server::{Otel, OtelLayer, ResponseFuture, ResponseTraceHeader, DEFAULT_EXCLUDED_PATHS};
 
 /// The request-id header, read from requests and written to responses.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID_HEADER: &str = crate::context::REQUEST_ID_HEADER;
 
 /// The server layer with its defaults; see [`OtelLayer`] to adjust it.
 #[must_use]

@@ -185,18 +185,9 @@ fn level_str(level: Level) -> &'static str {
 
 fn hex_encode<'a>(bytes: &[u8], out: &'a mut [u8; 32]) -> &'a str {
     let len = bytes.len() * 2;
-    hex_into(bytes, &mut out[..len]);
+    crate::shared::hex_into(bytes, &mut out[..len]);
     // Only ASCII hex digits were written.
     std::str::from_utf8(&out[..len]).unwrap_or_default()
-}
-
-/// Writes `bytes` as lower-case hex into `out`, which holds exactly twice as many bytes.
-pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0xf)];
-    }
 }
 
 /// Writes an event's fields as `,"name":value` pairs.

@@ -44,7 +44,6 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 pub(crate) use filter::build as build_filter;
-pub(crate) use json::hex_into;
 pub use json::{JsonFormat, RESERVED_KEYS};
 pub(crate) use writer::{LineQueue, QueuedWriter, BUFFER_BYTES};
 
@@ -85,7 +84,7 @@ pub mod bench {
     }
 }
 
-use crate::config::{LogFormat, LogPlan};
+use crate::config::{LogFormat, LogsPlan};
 
 /// Whether events of `target` become log records: not those of the export path
 /// ([`filter::HELD_AT_WARN`]: their events about an export would make more exports), nor the
@@ -117,7 +116,7 @@ where
 ///
 /// Boxed: two `Option` layers side by side, one of them `None`, would give the pair a
 /// maximum-level hint of `OFF` once composed under another layer.
-pub(crate) fn format_layer<S, W>(plan: &LogPlan, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+pub(crate) fn format_layer<S, W>(plan: &LogsPlan, writer: W) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,

@@ -74,10 +74,10 @@ fn write_ids(w: &mut Writer<'_>) -> fmt::Result {
         let sc = span.span_context();
         if sc.is_valid() {
             let mut hex = [0u8; 32];
-            super::json::hex_into(&sc.trace_id().to_bytes(), &mut hex);
+            crate::shared::hex_into(&sc.trace_id().to_bytes(), &mut hex);
             w.write_str(" trace_id=")?;
             w.write_str(short(&hex))?;
-            super::json::hex_into(&sc.span_id().to_bytes(), &mut hex[..16]);
+            crate::shared::hex_into(&sc.span_id().to_bytes(), &mut hex[..16]);
             w.write_str(" span_id=")?;
             w.write_str(short(&hex[..16]))?;
         }

@@ -26,13 +26,13 @@ impl CacheMetrics {
     /// (create it after `init`; before, nothing is recorded).
     pub fn new(name: impl Into<String>) -> Self {
         let meter = crate::installed::meter()
-            .unwrap_or_else(|| opentelemetry::global::meter(crate::installed::SCOPE));
+            .unwrap_or_else(|| opentelemetry::global::meter(crate::shared::SCOPE));
         Self::on(&meter, name.into())
     }
 
     /// The same, on `provider` (from [`Telemetry::meter_provider`](crate::Telemetry::meter_provider)).
     pub fn with_meter_provider(provider: &SdkMeterProvider, name: impl Into<String>) -> Self {
-        Self::on(&provider.meter(crate::installed::SCOPE), name.into())
+        Self::on(&provider.meter(crate::shared::SCOPE), name.into())
     }
 
     fn on(meter: &Meter, name: String) -> Self {

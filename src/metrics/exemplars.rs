@@ -16,7 +16,7 @@
 //! compare-and-swap and never waits (when another writer holds the slot, that one's exemplar
 //! stands); a reader retries a few times and otherwise leaves the slot out.
 #![cfg_attr(
-    not(any(feature = "grpc", feature = "http-proto", feature = "prometheus")),
+    not(any(feature = "_otlp", feature = "prometheus")),
     allow(
         dead_code,
         reason = "the exemplars are read by the OTLP and Prometheus exporters"
@@ -269,7 +269,7 @@ impl Exemplars {
     }
 
     /// The exemplars of the series of recorded attributes, by slot.
-    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    #[cfg(feature = "_otlp")]
     pub(crate) fn of_attributes(&self, attributes: &[KeyValue]) -> Option<Slots> {
         self.of_series(series_of_attributes(attributes))
     }

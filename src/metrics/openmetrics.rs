@@ -199,8 +199,8 @@ fn seconds(unix_nano: u64) -> f64 {
 fn push_exemplar(out: &mut String, e: &exemplars::Exemplar) {
     let mut trace = [0u8; 32];
     let mut span = [0u8; 16];
-    crate::logs::hex_into(&e.trace_id, &mut trace);
-    crate::logs::hex_into(&e.span_id, &mut span);
+    crate::shared::hex_into(&e.trace_id, &mut trace);
+    crate::shared::hex_into(&e.span_id, &mut span);
     let _ = write!(
         out,
         " # {{trace_id=\"{}\",span_id=\"{}\"}} {} {}",

@@ -75,7 +75,7 @@ impl ConnectionPoolMetrics {
         F: Fn() -> PoolStats + Send + Sync + 'static,
     {
         let meter = crate::installed::meter()
-            .unwrap_or_else(|| opentelemetry::global::meter(crate::installed::SCOPE));
+            .unwrap_or_else(|| opentelemetry::global::meter(crate::shared::SCOPE));
         Self::on(&meter, pool_name.into(), stats)
     }
 
@@ -89,7 +89,7 @@ impl ConnectionPoolMetrics {
         F: Fn() -> PoolStats + Send + Sync + 'static,
     {
         Self::on(
-            &provider.meter(crate::installed::SCOPE),
+            &provider.meter(crate::shared::SCOPE),
             pool_name.into(),
             stats,
         )

@@ -1,4 +1,4 @@
-"""The Python peer of the GenAI parity test (tests/genai_python_peer.rs).
+"""The Python peer of the GenAI parity test (tests/layers/genai_python_peer.rs).
 
 Runs OpenTelemetry's own OpenAI instrumentation (`opentelemetry-instrumentation-openai-v2`)
 with the `openai` client against an OpenAI-compatible server (the test's fake one), makes three

@@ -1,4 +1,4 @@
-"""An independent gRPC peer for tests/grpc_python_peer.rs: grpcio with OpenTelemetry's own gRPC
+"""An independent gRPC peer for tests/layers/grpc_python_peer.rs: grpcio with OpenTelemetry's own gRPC
 instrumentation (opentelemetry-instrumentation-grpc), speaking the test service
 `octollm.test.v1.Echo` of tests/support/grpc_echo.rs without generated stubs (grpcio's generic
 API, the protobuf messages encoded by hand).

@@ -6,13 +6,13 @@ use crate::error::BoxError;
 
 /// The `User-Agent` of every export request: the exporter, its language and its version, as
 /// the OTLP exporter specification asks (on gRPC, tonic appends its own token).
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 pub(crate) const USER_AGENT: &str =
     concat!("OctoLLM-OTLP-Exporter-Rust/", env!("CARGO_PKG_VERSION"));
 
 /// Why OTLP export cannot work in this build, when a transport feature is missing.
 pub(crate) fn missing_feature(settings: &OtlpSettings) -> BoxError {
-    if cfg!(not(any(feature = "grpc", feature = "http-proto"))) {
+    if cfg!(not(feature = "_otlp")) {
         return "OTLP export needs the `grpc` or `http-proto` cargo feature of \
                 octollm-telemetry; enable one, or choose another exporter \
                 (OTEL_TRACES_EXPORTER=console|none, OTEL_METRICS_EXPORTER=prometheus|none, \
@@ -32,7 +32,7 @@ pub(crate) fn missing_feature(settings: &OtlpSettings) -> BoxError {
 
 /// The headers of `OTEL_EXPORTER_OTLP_*HEADERS` (or code), checked. (They were checked when
 /// the configuration was read; an error here names the header, never its value.)
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 pub(crate) fn header_map(settings: &OtlpSettings) -> Result<::http::HeaderMap, BoxError> {
     let mut headers = ::http::HeaderMap::new();
     for (k, v) in settings.headers.iter() {

@@ -20,7 +20,7 @@ use super::report::Report;
 use super::transport::Client;
 use crate::config::OtlpSettings;
 use crate::error::BoxError;
-use crate::metrics::Exemplars;
+use crate::metrics::exemplars::Exemplars;
 
 /// Pushes metrics to an OTLP collector.
 pub(crate) struct MetricExporter {
@@ -124,7 +124,7 @@ fn attach_exemplars(request: &mut ExportMetricsServiceRequest, exemplars: &Exemp
         .filter(|s| {
             s.scope
                 .as_ref()
-                .is_some_and(|s| s.name == crate::installed::SCOPE || s.name == genai::SCOPE)
+                .is_some_and(|s| s.name == crate::shared::SCOPE || s.name == genai::SCOPE)
         });
     for scope in ours {
         for m in &mut scope.metrics {
@@ -273,7 +273,7 @@ mod tests {
         let exemplars = Exemplars::new();
         let sc = record(&exemplars, "/unit/window", 0.02);
         let mut now = request(
-            crate::installed::SCOPE,
+            crate::shared::SCOPE,
             DURATION,
             "/unit/window",
             (0, u64::MAX),
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(got[0].value, Some(exemplar::Value::AsDouble(0.02)));
 
         // A point collected before the request was recorded does not carry it.
-        let mut before = request(crate::installed::SCOPE, DURATION, "/unit/window", (0, 1));
+        let mut before = request(crate::shared::SCOPE, DURATION, "/unit/window", (0, 1));
         attach_exemplars(&mut before, &exemplars);
         assert!(exemplars_of(&before).is_empty());
     }
@@ -323,14 +323,14 @@ mod tests {
         record(&exemplars, "/unit/other", 0.5);
         for mut r in [
             request(
-                crate::installed::SCOPE,
+                crate::shared::SCOPE,
                 DURATION,
                 "/unit/elsewhere",
                 (0, u64::MAX),
             ),
             request("an-app", DURATION, "/unit/other", (0, u64::MAX)),
             request(
-                crate::installed::SCOPE,
+                crate::shared::SCOPE,
                 "http.client.request.duration",
                 "/unit/other",
                 (0, u64::MAX),
@@ -346,7 +346,7 @@ mod tests {
         let ours = Exemplars::new();
         record(&Exemplars::new(), "/unit/theirs", 0.02);
         let mut r = request(
-            crate::installed::SCOPE,
+            crate::shared::SCOPE,
             DURATION,
             "/unit/theirs",
             (0, u64::MAX),

@@ -29,38 +29,35 @@ mod common;
 mod grpc;
 #[cfg(feature = "http-proto")]
 mod http;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 pub(crate) mod logs;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 pub(crate) mod metrics;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 mod report;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 mod retry;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 pub(crate) mod spans;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 mod transport;
 
 #[cfg_attr(
-    any(feature = "grpc", feature = "http-proto"),
+    feature = "_otlp",
     allow(unused_imports, reason = "called only when no transport is built")
 )]
 pub(crate) use common::missing_feature;
-#[cfg(all(
-    feature = "jaeger-remote",
-    any(feature = "grpc", feature = "http-proto")
-))]
+#[cfg(all(feature = "jaeger-remote", feature = "_otlp"))]
 pub(crate) use common::USER_AGENT;
 #[cfg(all(feature = "grpc", feature = "jaeger-remote"))]
 pub(crate) use grpc::Encoded;
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 pub(crate) use report::Report;
 
 /// The settings of a plain gRPC endpoint on `endpoint` sending one `api-key` header, and the
 /// report of `signal` over them, for the transports' tests.
 #[cfg(test)]
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 pub(crate) fn test_report(
     signal: crate::error::Signal,
     api_key: &str,

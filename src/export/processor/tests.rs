@@ -87,14 +87,14 @@ impl Pipeline {
             schedule_delay: Duration::from_secs(3600),
             export_timeout: Duration::from_secs(3600),
         };
-        let queue = BatchQueue::spawn(
-            &runtime,
-            sink,
-            settings,
-            Arc::clone(&counters),
-            Arc::new(OnceLock::new()),
-            Duration::from_secs(30),
-        );
+        let ctx = super::ExportContext {
+            runtime: &runtime,
+            resource: &opentelemetry_sdk::Resource::builder_empty().build(),
+            counters: &counters,
+            warn_sink: &Arc::new(OnceLock::new()),
+            flush_timeout: Duration::from_secs(30),
+        };
+        let queue = BatchQueue::spawn(&ctx, sink, settings);
         Self {
             queue,
             counters,

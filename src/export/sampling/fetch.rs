@@ -135,7 +135,7 @@ impl Client {
         Err("this build has no client for the endpoint's transport".into())
     }
 
-    #[cfg(any(feature = "grpc", feature = "http-proto"))]
+    #[cfg(feature = "_otlp")]
     async fn fetch(&mut self) -> Result<Fetched, String> {
         let fetched = match self {
             #[cfg(feature = "grpc")]
@@ -182,7 +182,7 @@ impl Client {
         Ok(fetched)
     }
 
-    #[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+    #[cfg(not(feature = "_otlp"))]
     async fn fetch(&mut self) -> Result<super::strategy::Fetched, String> {
         match *self {}
     }

@@ -18,7 +18,7 @@
 //!   `octollm.telemetry.sampling.*` report the same.
 
 #![cfg_attr(
-    not(any(feature = "grpc", feature = "http-proto")),
+    not(feature = "_otlp"),
     allow(
         dead_code,
         clippy::unused_async,

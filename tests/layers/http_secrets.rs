@@ -1,6 +1,6 @@
 //! Credentials sent in headers and query strings never reach a span, a metric or a log line.
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use axum::http::Request;

@@ -2,7 +2,7 @@
 //! names and metric series bounded; oversized and non-UTF-8 header values neither panic nor
 //! grow what is recorded.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

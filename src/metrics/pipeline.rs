@@ -6,14 +6,13 @@ use std::sync::Arc;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
-use opentelemetry_sdk::Resource;
 
-use super::processor::{Counters, ExportStats, WarnSink};
-use super::runtime::ExportRuntime;
+use super::exemplars::Exemplars;
+use super::names::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL, REASON_REJECTED};
 use crate::config::MetricsPlan;
 use crate::error::{InitError, Signal};
-use crate::installed::SCOPE;
-use crate::metrics::{LABEL_REASON, REASON_EXPORT_FAILED, REASON_QUEUE_FULL, REASON_REJECTED};
+use crate::export::{Counters, ExportContext, ExportRuntime, ExportStats, WarnSink};
+use crate::shared::SCOPE;
 
 /// A built meter provider, and the registry it fills when metrics are served for Prometheus.
 #[derive(Debug)]
@@ -27,12 +26,16 @@ pub(crate) struct MeterPipeline {
 /// when metrics are off.
 pub(crate) fn provider(
     plan: &MetricsPlan,
-    resource: &Resource,
-    runtime: &ExportRuntime,
-    counters: &Arc<Counters>,
-    warn_sink: &WarnSink,
-    exemplars: Option<&crate::metrics::Exemplars>,
+    ctx: &ExportContext<'_>,
+    exemplars: Option<&Exemplars>,
 ) -> Result<Option<MeterPipeline>, InitError> {
+    let ExportContext {
+        resource,
+        runtime,
+        counters,
+        warn_sink,
+        ..
+    } = *ctx;
     let builder = SdkMeterProvider::builder().with_resource(resource.clone());
     #[cfg(feature = "prometheus")]
     let mut registry = None;
@@ -70,19 +73,19 @@ pub(crate) fn provider(
     }))
 }
 
-#[cfg(any(feature = "grpc", feature = "http-proto"))]
+#[cfg(feature = "_otlp")]
 fn otlp_reader(
     builder: MeterProviderBuilder,
     otlp: &crate::config::OtlpSettings,
     interval: std::time::Duration,
     runtime: &ExportRuntime,
     (counters, warn_sink): (Arc<Counters>, WarnSink),
-    exemplars: Option<crate::metrics::Exemplars>,
+    exemplars: Option<Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     let settings = otlp.clone();
     let handle = runtime.handle().clone();
     let error = |e| InitError::exporter(Signal::Metrics, e);
-    let report = super::otlp::Report::new(
+    let report = crate::export::otlp::Report::new(
         Signal::Metrics,
         otlp,
         counters.rejecter(Signal::Metrics),
@@ -90,7 +93,7 @@ fn otlp_reader(
     );
     let exporter = runtime
         .run_on(move || {
-            super::otlp::metrics::MetricExporter::new(&settings, handle, report, exemplars)
+            crate::export::otlp::metrics::MetricExporter::new(&settings, handle, report, exemplars)
         })
         .map_err(error)?
         .map_err(error)?;
@@ -100,18 +103,18 @@ fn otlp_reader(
     Ok(builder.with_reader(reader))
 }
 
-#[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+#[cfg(not(feature = "_otlp"))]
 fn otlp_reader(
     _builder: MeterProviderBuilder,
     otlp: &crate::config::OtlpSettings,
     _interval: std::time::Duration,
     _runtime: &ExportRuntime,
     _report: (Arc<Counters>, WarnSink),
-    _exemplars: Option<crate::metrics::Exemplars>,
+    _exemplars: Option<Exemplars>,
 ) -> Result<MeterProviderBuilder, InitError> {
     Err(InitError::exporter(
         Signal::Metrics,
-        super::otlp::missing_feature(otlp),
+        crate::export::otlp::missing_feature(otlp),
     ))
 }
 

@@ -2,7 +2,7 @@
 //! span is a child of A's client span, and both services' log lines carry the same trace id
 //! and the same request id.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 

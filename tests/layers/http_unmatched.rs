@@ -6,7 +6,7 @@
 //! router's default 404 by the merged router's own, so a router merged after the layer would
 //! bring an untraced 404.)
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use axum::http::Request;

@@ -9,7 +9,7 @@
 //! `genai_python_peer.rs`) and we follow the convention; each such key is named below
 //! ([`OURS_ONLY`]) with its reason, and nothing else may differ.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

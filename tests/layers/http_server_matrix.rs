@@ -1,7 +1,7 @@
 //! The server layer over `oneshot`: methods × statuses × route shapes, asserting the span, its
 //! attributes and their types, the status, the metric series and the access-log line.
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use axum::http::Request;

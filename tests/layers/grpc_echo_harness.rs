@@ -1,7 +1,7 @@
 //! The gRPC echo service of the tests (`tests/support/grpc_echo.rs`) behaves as documented,
 //! with plain tonic and no layer of ours: the outcomes the gRPC layers' tests rely on.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -13,7 +13,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use tower::ServiceExt as _;
 use tracing_subscriber::prelude::*;
 
-mod support;
+use crate::support;
 
 use support::lines::Lines;
 

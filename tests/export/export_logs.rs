@@ -3,7 +3,7 @@
 //! severity, body and typed attributes, and the service's resource; stdout keeps its lines;
 //! the export path's own events are not exported.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! the service lacks, or presents one for another host, gets nothing: the spans are counted as
 //! lost, requests keep being served, and shutdown keeps its deadline.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

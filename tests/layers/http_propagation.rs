@@ -1,6 +1,6 @@
 //! Incoming W3C trace context: honoured when valid (sampled or not), ignored when malformed.
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use axum::http::Request;

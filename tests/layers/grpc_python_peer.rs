@@ -26,12 +26,12 @@
 //!     the Python exception's text) with an `exception` event; on the server `NOT_FOUND`
 //!     leaves the span `UNSET` (with an `exception` event), as semconv wants for server spans.
 //! - **tonic deadlines.** A `Request::set_timeout` deadline ends with `CANCELLED` "Timeout
-//!   expired" on the tonic client, not `DEADLINE_EXCEEDED` (`tests/grpc_echo_harness.rs`).
+//!   expired" on the tonic client, not `DEADLINE_EXCEEDED` (`tests/layers/grpc_echo_harness.rs`).
 //!
 //! The Python packages come from `tests/python/requirements.txt`; when they are missing a CI
 //! run (`CI=true`) fails and a local run is skipped with a loud message.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, ChildStdin, Command, Stdio};

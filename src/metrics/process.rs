@@ -11,7 +11,7 @@ use std::time::Instant;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
-use crate::installed::SCOPE;
+use crate::shared::SCOPE;
 
 /// Registers the process and (when `runtime` is given) the Tokio runtime instruments.
 pub(crate) fn register(provider: &SdkMeterProvider, runtime: Option<tokio::runtime::Handle>) {
@@ -233,7 +233,7 @@ fn tokio_runtime(meter: &Meter, runtime: &tokio::runtime::Handle) {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use crate::runtime_metrics::linux::{
+    use crate::metrics::process::linux::{
         clock_ticks, parse_clock_ticks, parse_rss, parse_stat, uptime, uptime_of,
     };
 

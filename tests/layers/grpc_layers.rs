@@ -7,7 +7,7 @@
 
 #![cfg(feature = "tonic")]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! endpoint under the names of the metric contract, pass `promtool check metrics`, are read at
 //! each collection, and the runtime ones can be turned off.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

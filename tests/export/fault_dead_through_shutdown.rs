@@ -4,7 +4,7 @@
 //! the time it returns, every span and log record the collector did not receive is counted
 //! as lost, exactly, and nothing is counted twice afterwards.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -49,7 +49,7 @@
 //!   nothing (see the script's docstring): `gen_ai.provider.name` is always emitted and the
 //!   v1.30.0 `gen_ai.system` never.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,7 +3,7 @@
 //! provider), tag their roots so that Jaeger's adaptive engine counts them, and keep serving
 //! at the initial rate when the endpoint is dead or answers garbage.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! Every bad TLS input is an init error that names its variable (or builder setting) and says
 //! what is accepted; certificate files for a plain `http://` endpoint are a warning.
 
-mod support;
+use crate::support;
 
 use octollm_telemetry::{ConfigError, TelemetryConfig};
 use support::tls::Pki;
