@@ -22,4 +22,5 @@ mod http_secrets;
 mod http_server_matrix;
 mod http_two_services;
 mod http_unmatched;
+mod tracing_sampled_out;
 mod w3c_conformance;

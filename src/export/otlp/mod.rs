@@ -5,7 +5,7 @@
 //!
 //! Why the crate keeps its own client rather than `opentelemetry-otlp`'s: a span batch is
 //! moved into the request and encoded once (27k instructions per exported span against 41k,
-//! callgrind of the `span_rate` example, see the README's performance section), a retry
+//! callgrind of the `span_rate` example, see `docs/performance.md`), a retry
 //! resends the same bytes, and the metric request carries the exemplars the SDK does not
 //! record.
 //!
