@@ -4,8 +4,6 @@
 //! tasks; `OpenTelemetrySpanExt::{context, set_parent, add_link}` work; a worker's root span
 //! is covered too; nothing is exported. Built with `TelemetryConfig::build`, installs nothing.
 
-use std::sync::{Arc, Mutex};
-
 use octollm_telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use octollm_telemetry::{LogFormat, MetricsExporter, Sampler, Telemetry, TelemetryConfig};
 use opentelemetry::trace::{
@@ -16,30 +14,21 @@ use serde_json::{Map, Value};
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
+use crate::support::lines::Lines;
 
-impl std::io::Write for Lines {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn with_message(&self, message: &str) -> Map<String, Value> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        let mut found: Vec<Map<String, Value>> = text
-            .lines()
-            .map(|l| serde_json::from_str::<Map<String, Value>>(l).expect("a JSON line"))
-            .filter(|l| l.get("message").and_then(Value::as_str) == Some(message))
-            .collect();
-        assert_eq!(found.len(), 1, "one line {message:?} in:\n{text}");
-        found.remove(0)
-    }
+/// The one line whose message is `message`.
+fn with_message(lines: &Lines, message: &str) -> Map<String, Value> {
+    let mut found: Vec<Map<String, Value>> = lines
+        .json()
+        .into_iter()
+        .filter_map(|l| match l {
+            Value::Object(l) => Some(l),
+            _ => None,
+        })
+        .filter(|l| l.get("message").and_then(Value::as_str) == Some(message))
+        .collect();
+    assert_eq!(found.len(), 1, "one line {message:?} in:\n{}", lines.text());
+    found.remove(0)
 }
 
 struct Stack {
@@ -61,7 +50,7 @@ impl Stack {
             .metrics_exporter(MetricsExporter::None)
             .runtime_metrics(false)
             .log_format(LogFormat::Json)
-            .log_writer(move || writer.clone())
+            .log_writer(writer)
             .build()
             .unwrap();
         let dispatch =
@@ -115,14 +104,14 @@ fn lines_in_a_sampled_out_trace_carry_the_trace_id_and_their_own_span_id() {
                 let (g_trace, g_id, _) = ids(&grandchild);
                 assert_eq!(g_trace, trace);
                 assert!(g_id != child_id && g_id != root_id);
-                let line = stack.lines.with_message("inside the grandchild");
+                let line = with_message(&stack.lines, "inside the grandchild");
                 assert_eq!(
                     line_ids(&line),
                     (trace.to_string(), g_id.to_string(), false)
                 );
                 assert_eq!(line["span"], "decode");
             });
-            let line = stack.lines.with_message("inside the child");
+            let line = with_message(&stack.lines, "inside the child");
             assert_eq!(
                 line_ids(&line),
                 (trace.to_string(), child_id.to_string(), false)
@@ -168,11 +157,11 @@ fn parentage_holds_across_spawned_tasks_in_a_sampled_out_trace() {
             "the task's child is in the root's trace"
         );
         assert_eq!(
-            line_ids(&stack.lines.with_message("inside the task")),
+            line_ids(&with_message(&stack.lines, "inside the task")),
             (trace.to_string(), task_id.to_string(), false)
         );
         assert_eq!(
-            line_ids(&stack.lines.with_message("inside the inner span")),
+            line_ids(&with_message(&stack.lines, "inside the inner span")),
             (trace.to_string(), inner_id.to_string(), false)
         );
     });
@@ -256,7 +245,7 @@ fn a_workers_root_span_starts_its_trace_sampled_or_not() {
                 assert_eq!((step_trace, step_sampled), (trace, sampled));
                 step.in_scope(|| tracing::info!("inside the step"));
                 assert_eq!(
-                    line_ids(&stack.lines.with_message("inside the step")),
+                    line_ids(&with_message(&stack.lines, "inside the step")),
                     (trace.to_string(), step_id.to_string(), sampled)
                 );
                 (trace, root_id, step_id)
