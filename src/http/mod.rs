@@ -54,6 +54,27 @@
 //! `http.client.request.duration` and carries the trace on; [`inject_context`] does the
 //! propagation part for any `http::HeaderMap` (reqwest's included).
 
+/// `get_ref`, `get_mut` and `into_inner` of a service whose wrapped service is its `inner`
+/// field, written once for the server and the client service.
+macro_rules! inner_service_accessors {
+    () => {
+        /// The wrapped service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The wrapped service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// The wrapped service, unwrapped.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 mod client;
 pub(crate) mod headers;
 mod instruments;
