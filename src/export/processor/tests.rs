@@ -68,6 +68,18 @@ impl Pipeline {
         fail: bool,
         gate: Option<Arc<Semaphore>>,
     ) -> Self {
+        // Nothing leaves on schedule: only full batches, flushes and the shutdown.
+        Self::start_with_delay(batch, queue, reject, fail, gate, Duration::from_secs(3600))
+    }
+
+    fn start_with_delay(
+        batch: usize,
+        queue: usize,
+        reject: u64,
+        fail: bool,
+        gate: Option<Arc<Semaphore>>,
+        schedule_delay: Duration,
+    ) -> Self {
         let runtime = ExportRuntime::start().unwrap();
         let counters = Arc::new(Counters::default());
         let (entered_tx, entered) = std_mpsc::channel();
@@ -83,8 +95,7 @@ impl Pipeline {
         let settings = BatchSettings {
             max_queue_size: queue,
             max_export_batch_size: batch,
-            // Nothing leaves on schedule: only full batches, flushes and the shutdown.
-            schedule_delay: Duration::from_secs(3600),
+            schedule_delay,
             export_timeout: Duration::from_secs(3600),
         };
         let ctx = super::ExportContext {
@@ -208,4 +219,40 @@ fn a_shutdown_in_time_exports_everything_and_counts_nothing_lost() {
     assert_eq!(s.exported_spans, 10, "{s:?}");
     assert_eq!(s.lost_spans(), 0, "{s:?}");
     p.shut.recv_timeout(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn a_full_batch_leaves_at_once_and_a_partial_one_waits_for_the_delay() {
+    let p = Pipeline::start(4, 64, 0, false, None);
+    p.push(3);
+    assert!(
+        p.entered.recv_timeout(Duration::from_millis(300)).is_err(),
+        "three of four wait for the schedule delay"
+    );
+    p.push(1);
+    assert_eq!(p.entered.recv_timeout(Duration::from_secs(30)), Ok(4));
+    // Nine at once: two full batches go, one item waits.
+    p.push(9);
+    assert_eq!(p.entered.recv_timeout(Duration::from_secs(30)), Ok(4));
+    assert_eq!(p.entered.recv_timeout(Duration::from_secs(30)), Ok(4));
+    assert!(p.entered.recv_timeout(Duration::from_millis(300)).is_err());
+    p.queue
+        .shutdown_with_timeout(Duration::from_secs(30))
+        .unwrap();
+    let s = p.stats();
+    assert_eq!((s.exported_spans, s.lost_spans()), (13, 0), "{s:?}");
+}
+
+#[test]
+fn the_schedule_delay_sends_a_partial_batch() {
+    let p = Pipeline::start_with_delay(512, 2048, 0, false, None, Duration::from_millis(50));
+    p.push(3);
+    assert_eq!(p.entered.recv_timeout(Duration::from_secs(30)), Ok(3));
+    p.push(2);
+    assert_eq!(p.entered.recv_timeout(Duration::from_secs(30)), Ok(2));
+    p.queue
+        .shutdown_with_timeout(Duration::from_secs(30))
+        .unwrap();
+    let s = p.stats();
+    assert_eq!((s.exported_spans, s.lost_spans()), (5, 0), "{s:?}");
 }
