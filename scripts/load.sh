@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Load figures (docs/performance.md): throughput and latency of the reflex_service example under
-# wrk with telemetry off, sampling 0.1, sampling 1.0 and sampling 1.0 with a black-holed
-# collector, as ratios to "off" measured in the same run; then the highest span rate the
-# default and the tuned batch settings deliver to a real collector with no drop.
+# wrk with telemetry off, sampling 0.1 and 1.0 (exporting to the OpenTelemetry Collector's OTLP
+# receiver, below) and sampling 1.0 with a black-holed collector, as ratios to "off" measured
+# in the same run; then the highest span rate the
+# default and the tuned batch settings deliver with no drop to two real collectors: the
+# OpenTelemetry Collector's OTLP receiver (in the Jaeger v2 build the tests use, spans passed
+# to its `nop` exporter) and rotel's.
 #
 #   bash scripts/load.sh            # 3 rounds of 20 s per case (about 7 minutes in all)
 #   ROUNDS=5 DURATION=10 bash scripts/load.sh
-#   SKIP_HTTP=1 bash scripts/load.sh   # only the span-rate part
+#   SKIP_HTTP=1 bash scripts/load.sh   # only the span-rate part (BISECT=3 halvings of the
+#                                      # gap between the last clean and the first lossy rate)
 #   WRITER_AB=1 bash scripts/load.sh   # only the log writers: the crate's against
 #                                      # tracing-appender's non_blocking (lossy), sampling 0.1
 #
-# Needs: wrk (Debian `wrk`), rotel (`pip install rotel==0.0.1a15`). Loopback only; every
-# process it starts is stopped on exit.
+# Needs: wrk (Debian `wrk`), rotel (`pip install rotel==0.0.1a15`), and the `jaeger` binary
+# scripts/test.sh builds (target/test-tools/go/bin/jaeger, or set JAEGER).
+# Loopback only; every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20}
@@ -39,6 +44,20 @@ GRPC=$(free_port); HTTP=$(free_port)
 NO_COLOR=1 "$ROTEL_DIR/rotel-agent" start --exporter blackhole \
   --otlp-grpc-endpoint "127.0.0.1:$GRPC" --otlp-http-endpoint "127.0.0.1:$HTTP" > "$OUT/rotel.log" 2>&1 &
 pids+=($!); wait_port "$GRPC"
+JAEGER=${JAEGER:-target/test-tools/go/bin/jaeger}
+[ -x "$JAEGER" ] || { echo "no $JAEGER: run scripts/test.sh once (it builds it), or set JAEGER" >&2; exit 1; }
+OTELCOL=$(free_port)
+cat > "$OUT/otelcol.yaml" <<YAML
+service:
+  telemetry: { metrics: { level: none } }
+  pipelines: { traces: { receivers: [otlp], exporters: [nop] } }
+receivers:
+  otlp: { protocols: { grpc: { endpoint: "127.0.0.1:$OTELCOL" } } }
+exporters:
+  nop: {}
+YAML
+"$JAEGER" --config "file:$OUT/otelcol.yaml" > "$OUT/otelcol.log" 2>&1 &
+pids+=($!); wait_port "$OTELCOL"
 HOLE=$(free_port)
 python3 - "$HOLE" <<'PY' &
 import socket, sys, threading
@@ -89,8 +108,8 @@ for round in $(seq 1 "$ROUNDS"); do
     run_case writer_appender REFLEX_LOG_WRITER=appender OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
     continue
   fi
-  run_case sampling_0.1 OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
-  run_case sampling_1.0 OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC"
+  run_case sampling_0.1 OTEL_SAMPLING_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTELCOL"
+  run_case sampling_1.0 OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTELCOL"
   run_case sampling_1.0_blackhole OTEL_SAMPLING_RATE=1.0 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$HOLE"
 done
 
@@ -125,22 +144,39 @@ if [ -n "${WRITER_AB:-}" ]; then
   exit 0
 fi
 
+
 echo
-echo "Highest span rate with no drop (span_rate, ${SPAN_SECS:-10} s per rate, real collector):"
+echo "Highest span rate with no drop (span_rate over OTLP/gRPC, ${SPAN_SECS:-10} s per rate):"
 span_rate() {
-  env OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$GRPC" SPAN_RATE="$1" DURATION_SECS="${SPAN_SECS:-10}" "${@:2}" "$BIN/span_rate"
+  env OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" SPAN_RATE="$1" DURATION_SECS="${SPAN_SECS:-10}" "${@:2}" "$BIN/span_rate"
 }
+for collector in "otelcol:$OTELCOL" "rotel:$GRPC"; do
+name=${collector%%:*} port=${collector##*:}
 for settings in "default" "tuned"; do
   extra=()
   [ "$settings" = tuned ] && extra=(OTEL_BSP_MAX_QUEUE_SIZE=16384 OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048 OTEL_BSP_SCHEDULE_DELAY=500)
-  best=0
-  for rate in 5000 10000 20000 40000 80000 120000 160000; do
-    line=$(span_rate "$rate" "${extra[@]}" | grep '^target_rate=')
-    echo "  $settings: $line"
+  # Rates double from 5,000 until one drops; then the gap between the last clean rate and that
+  # one is halved BISECT times (default 3: to an eighth of it), so the figure is not only the
+  # last power of two that passed.
+  best=0 good=0 bad=0
+  clean() { # rate: runs it, prints the line, sets `achieved`; true when nothing was lost
+    local line dropped failed
+    line=$(span_rate "$1" "${extra[@]}" | grep '^target_rate=')
+    echo "  $name, $settings: $line"
     dropped=$(sed -E 's/.* dropped=([0-9]+).*/\1/' <<< "$line")
     failed=$(sed -E 's/.* failed=([0-9]+).*/\1/' <<< "$line")
     achieved=$(sed -E 's/.* achieved_rate=([0-9]+).*/\1/' <<< "$line")
-    if [ "$dropped" = 0 ] && [ "$failed" = 0 ]; then best=$achieved; else break; fi
+    [ "$dropped" = 0 ] && [ "$failed" = 0 ]
+  }
+  for rate in 5000 10000 20000 40000 80000 160000 320000; do
+    if clean "$rate"; then best=$achieved good=$rate; else bad=$rate; break; fi
   done
-  echo "  => $settings settings: highest rate with zero drops ≈ $best spans/s"
+  for _ in $(seq 1 "${BISECT:-3}"); do
+    [ "$bad" -gt 0 ] || break
+    mid=$(( (good + bad) / 2 ))
+    if clean "$mid"; then best=$achieved good=$mid; else bad=$mid; fi
+  done
+  lost=""; [ "$bad" -gt 0 ] && lost=" ($bad spans/s lost some)"
+  echo "  => $name, $settings settings: highest rate with zero drops ≈ $best spans/s$lost"
+done
 done
