@@ -719,7 +719,6 @@ impl<S: Sink> Worker<S> {
     }
 }
 
-/// True (and remembers now) when no warning was written in the last [`WARN_EVERY`].
 /// Moves queued items into `batch` until it holds `max` or the queue is empty.
 fn take<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) {
     while batch.len() < max {
@@ -730,6 +729,7 @@ fn take<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) {
     }
 }
 
+/// True (and remembers now) when no warning was written in the last [`WARN_EVERY`].
 fn due(last: &mut Option<Instant>) -> bool {
     let now = Instant::now();
     if last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
