@@ -502,7 +502,8 @@ impl SpanProcessor for BatchProcessor {
 /// A push that races with the task taking its wake-up may see the wake-up still pending and
 /// send none while the task no longer sees that push's item: that batch then goes with the
 /// next push that finds a full batch, or at the next tick. Nothing waits longer than one
-/// schedule delay, and nothing is lost.
+/// schedule delay, and nothing is lost (`tests::the_schedule_delay_sends_a_partial_batch`,
+/// `tests::a_full_batch_leaves_at_once_and_a_partial_one_waits_for_the_delay`).
 #[derive(Debug)]
 struct FullBatch {
     /// The queue's free slots at or below which it holds a full batch.
